@@ -1,0 +1,149 @@
+"""`load_model`: a checkpoint directory or hub id -> a ready, jitted model."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnlp.errors import InputTooLongError
+from jaxnlp.models.conversion import convert_state_dict
+from jaxnlp.models.registry import Architecture, check_task, get_architecture
+
+_DTYPES = {"float32": jnp.float32, "fp32": jnp.float32, "bfloat16": jnp.bfloat16,
+           "bf16": jnp.bfloat16, "float16": jnp.float16, "fp16": jnp.float16}
+
+
+def as_dtype(dtype: Any) -> jnp.dtype:
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
+        return jnp.dtype(_DTYPES[dtype])
+    return jnp.dtype(dtype)
+
+
+@dataclasses.dataclass(eq=False)
+class Model:
+    """A Flax module with its converted parameters and config.
+
+    Calling it runs the jitted forward: numpy or jax arrays in, the task's
+    output (logits, or a (start, end) pair for question answering) out."""
+
+    module: Any
+    params: Any
+    config: Any
+    task: str
+    architecture: Architecture
+    model_dir: Path | None = None
+
+    @functools.cached_property
+    def _forward(self):
+        return jax.jit(lambda params, inputs: self.module.apply({"params": params}, **inputs))
+
+    @property
+    def max_positions(self) -> int | None:
+        """The longest input the model takes (None: no limit)."""
+        return getattr(self.config, "max_input_length", None)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
+        inputs = {"input_ids": _check_ids(input_ids, "input_ids", self.config.get("vocab_size"))}
+        batch, length = inputs["input_ids"].shape
+        limit = self.max_positions
+        if limit is not None and length > limit:
+            raise InputTooLongError(
+                f"input has {length} tokens but the model takes at most {limit} "
+                "(truncate it, e.g. the tokenizer's truncation=True)")
+        for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids),
+                            *kwargs.items()):
+            if value is None:
+                continue
+            value = jnp.asarray(value)
+            if value.shape[:2] != (batch, length):
+                raise ValueError(f"{name} has shape {value.shape}, input_ids {(batch, length)}")
+            inputs[name] = value
+        if token_type_ids is not None:
+            types = self.config.get("type_vocab_size")
+            if not types:
+                del inputs["token_type_ids"]     # the model has no token types
+            else:
+                _check_ids(token_type_ids, "token_type_ids", types)
+        return self._forward(self.params, inputs)
+
+
+def _check_ids(ids, name: str, vocab_size: int | None):
+    if isinstance(ids, (list, tuple)):
+        ids = np.asarray(ids)
+    if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
+        raise TypeError(f"{name} must be an integer array, got {type(ids).__name__}")
+    if not jnp.issubdtype(ids.dtype, jnp.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {ids.dtype}")
+    if ids.ndim != 2:
+        raise ValueError(f"{name} must be [batch, seq], got shape {tuple(ids.shape)}")
+    if ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(ids.shape)})")
+    if vocab_size is not None:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= vocab_size:
+            raise ValueError(f"{name} holds ids outside [0, {vocab_size}): min {lo}, max {hi}")
+    return jnp.asarray(ids, jnp.int32)
+
+
+def _default_param_dtype(state_dict) -> jnp.dtype:
+    floats = {np.dtype(v.dtype) for v in state_dict.values() if np.issubdtype(v.dtype, np.floating)
+              or str(v.dtype) == "bfloat16"}
+    if len(floats) == 1:
+        only = floats.pop()
+        if str(only) in ("bfloat16", "float16"):
+            return jnp.dtype(str(only))
+    return jnp.dtype(jnp.float32)
+
+
+def build_module(config_dict: dict, task: str, dtype="float32", param_dtype=None):
+    """(architecture, config, module, expected parameter shapes) for a config."""
+    arch = get_architecture(config_dict.get("model_type"))
+    check_task(arch, task)
+    config = arch.config_class.from_dict(config_dict)
+    dtype = as_dtype(dtype)
+    pdtype = as_dtype(param_dtype) if param_dtype is not None else jnp.dtype(jnp.float32)
+    module = arch.make_module(config, task, dtype, pdtype)
+    inputs = arch.example_inputs(config)
+    expected = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), **inputs))["params"]
+    return arch, config, module, expected
+
+
+def load_model(path_or_id, task: str = "base", dtype="float32", param_dtype=None,
+               revision: str | None = None, mesh=None) -> Model:
+    """Load a Hugging Face checkpoint (directory or hub id) or a jaxnlp
+    converted directory as a jaxnlp Model; see DESIGN.md's public API."""
+    from jaxnlp.checkpoints import read_config, read_state_dict, resolve_model_dir
+    from jaxnlp.checkpoints import converted
+
+    model_dir = resolve_model_dir(path_or_id, revision=revision)
+    config_dict = read_config(model_dir)
+    if converted.is_converted(model_dir):
+        flat = converted.read_params(model_dir)
+        state_dtype = _default_param_dtype(flat)
+    else:
+        flat = None
+        state_dict = read_state_dict(model_dir)
+        state_dtype = _default_param_dtype(state_dict)
+    pdtype = as_dtype(param_dtype) if param_dtype is not None else state_dtype
+    arch, config, module, expected = build_module(config_dict, task, dtype, pdtype)
+    if flat is not None:
+        params = converted.to_tree(flat, expected, source=str(model_dir))
+    else:
+        params = convert_state_dict(state_dict, expected, arch.weight_rules(config, task),
+                                    prefix=arch.prefix, backbone_children=arch.backbone_children,
+                                    source=str(model_dir))
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype=pdtype if np.issubdtype(a.dtype, np.floating)
+                                                 or str(a.dtype) == "bfloat16" else a.dtype), params)
+    if mesh is not None:
+        from jaxnlp.sharding import shard_params
+        params = shard_params(params, mesh)
+    return Model(module=module, params=params, config=config, task=task, architecture=arch,
+                 model_dir=model_dir)
