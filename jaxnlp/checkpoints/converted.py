@@ -85,6 +85,8 @@ def read_params(model_dir) -> dict[str, np.ndarray]:
 def to_tree(flat: Mapping[str, np.ndarray], expected_tree: Mapping, source: str = "checkpoint") -> dict:
     """Check a flat parameter dict against the expected tree and nest it."""
     expected = _flatten(expected_tree)
+    heads = {k.split("/", 1)[0] for k in expected}
+    flat = {k: v for k, v in flat.items() if k.split("/", 1)[0] in heads}  # other tasks' heads
     missing = sorted(set(expected) - set(flat))
     unexpected = sorted(set(flat) - set(expected))
     shapes = [f"{k}: {tuple(flat[k].shape)} vs expected {tuple(expected[k].shape)}"

@@ -139,7 +139,7 @@ def load_model(path_or_id, task: str = "base", dtype="float32", param_dtype=None
     else:
         params = convert_state_dict(state_dict, expected, arch.weight_rules(config, task),
                                     prefix=arch.prefix, backbone_children=arch.backbone_children,
-                                    source=str(model_dir))
+                                    keep_layout=arch.keep_layout, source=str(model_dir))
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype=pdtype if np.issubdtype(a.dtype, np.floating)
                                                  or str(a.dtype) == "bfloat16" else a.dtype), params)
     if mesh is not None:

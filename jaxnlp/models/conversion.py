@@ -6,7 +6,8 @@ regex rules. A rule whose replacement is None drops every key it matches
 applied in turn (a replacement may be a function of the match, as in re.sub). The renamed dotted key becomes a path in the
 parameter tree: a numeric component joins the one before it (`layer.3` ->
 `layer_3`), and the leaf is chosen by what the target module holds
-(`weight` -> `kernel` (transposed), `embedding` or `scale`). The target tree
+(`weight` -> `kernel` (transposed, unless `keep_layout` matches: GPT-2's
+Conv1D weights are saved [in, out]), `embedding` or `scale`). The target tree
 comes from `jax.eval_shape`, so nothing is allocated to learn the shapes.
 
 Every expected parameter must be found and every key used, else one
@@ -81,6 +82,7 @@ def convert_state_dict(
     *,
     prefix: str | None = None,
     backbone_children: Iterable[str] = (),
+    keep_layout: Sequence[str] = (),
     source: str = "checkpoint",
 ) -> dict:
     """Rename, reshape and check `state_dict` against `expected_tree`
@@ -90,6 +92,7 @@ def convert_state_dict(
     backbone_children = set(backbone_children)
     compiled = [(re.compile(p), r) for p, r in _LEGACY + list(rules)]
     top_level = {p[0] for p in expected}
+    keep = [re.compile(p) for p in keep_layout]   # weights saved [in, out] already (GPT-2's Conv1D)
 
     found: dict[tuple, np.ndarray] = {}
     origin: dict[tuple, str] = {}
@@ -109,7 +112,7 @@ def convert_state_dict(
             (unexpected if path[0] in top_level else foreign).append(key)
             continue
         array = np.asarray(value)
-        if transpose and array.ndim == 2:
+        if transpose and array.ndim == 2 and not any(p.search(key) for p in keep):
             array = array.T
         want = tuple(expected[target].shape)
         if array.shape != want:

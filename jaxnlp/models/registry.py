@@ -19,6 +19,8 @@ MODEL_TYPES: dict[str, str] = {
     "distilbert": "jaxnlp.models.distilbert",
     "albert": "jaxnlp.models.albert",
     "electra": "jaxnlp.models.electra",
+    "gpt2": "jaxnlp.models.gpt2",
+    "openai-gpt": "jaxnlp.models.gpt2",
 }
 
 
@@ -39,6 +41,7 @@ class Architecture:
     example_inputs: Callable[..., dict]
     prefix: str                      # the backbone's name in checkpoints
     backbone_children: tuple[str, ...] = ()   # its children, to recognise bare backbone checkpoints
+    keep_layout: tuple[str, ...] = ()         # regexes of 2-D weights saved [in, out]
 
 
 def supported_model_types() -> list[str]:

@@ -46,14 +46,35 @@ def dot_product_attention(q, k, v, mask, *, dtype=jnp.float32, dropout_rng=None,
     return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(dtype), v)
 
 
+def init_kv_cache(batch_size: int, max_length: int, num_heads: int, head_dim: int, dtype=jnp.float32):
+    """An empty key/value cache for one attention layer: {"k", "v"} [B, L, N, H]."""
+    shape = (batch_size, max_length, num_heads, head_dim)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+
+def cached_causal_mask(attention_mask, cache_index, query_length: int):
+    """Mask for queries at cache slots cache_index .. cache_index+T-1 over all
+    L slots: a key slot is visible if it is not after the query and is real.
+    attention_mask [B, L] (1 = real token) -> [B, 1, T, L] bool."""
+    slots = jnp.arange(attention_mask.shape[1])
+    query_slots = cache_index + jnp.arange(query_length)
+    causal = slots[None, :] <= query_slots[:, None]                     # [T, L]
+    return causal[None, None] & attention_mask[:, None, None, :].astype(bool)
+
+
 class MultiHeadAttention(nn.Module):
-    """Projections `query`, `key`, `value`, `output` around scaled dot-product
-    attention. Self-attention when `kv` is None, cross-attention otherwise."""
+    """Projections `query`, `key`, `value` (or one fused `qkv`) and `output`
+    around scaled dot-product attention. Self-attention when `kv` is None,
+    cross-attention otherwise. With `cache` ({"k", "v"} [B, L, N, H]) the new
+    keys/values are written at `cache_index` and the call returns
+    `(output, cache)`."""
 
     num_heads: int
     hidden_size: int
     head_dim: int | None = None
     use_bias: bool = True
+    fused_qkv: bool = False
+    scale: float | None = None          # None: head_dim ** -0.5
     dropout_rate: float = 0.0
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -65,19 +86,30 @@ class MultiHeadAttention(nn.Module):
         dense = lambda features, name: nn.Dense(  # noqa: E731
             features, use_bias=self.use_bias, dtype=self.dtype,
             param_dtype=self.param_dtype, kernel_init=self.kernel_init, name=name)
-        self.query = dense(inner, "query")
-        self.key = dense(inner, "key")
-        self.value = dense(inner, "value")
+        if self.fused_qkv:
+            self.qkv = dense(3 * inner, "qkv")
+        else:
+            self.query = dense(inner, "query")
+            self.key = dense(inner, "key")
+            self.value = dense(inner, "value")
         self.output = dense(self.hidden_size, "output")
 
-    def __call__(self, x, mask, kv=None, deterministic: bool = True):
+    def __call__(self, x, mask, kv=None, deterministic: bool = True, cache=None, cache_index=None):
         head_dim = self.head_dim or self.hidden_size // self.num_heads
-        kv = x if kv is None else kv
         split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
-        q = split(self.query(x))    # [B, T, N, H]
-        k = split(self.key(kv))     # [B, S, N, H]
-        v = split(self.value(kv))   # [B, S, N, H]
+        if self.fused_qkv:
+            q, k, v = jnp.split(self.qkv(x), 3, axis=-1)
+        else:
+            kv = x if kv is None else kv
+            q, k, v = self.query(x), self.key(kv), self.value(kv)
+        q, k, v = split(q), split(k), split(v)          # [B, T, N, H], [B, S, N, H]
+        if cache is not None:
+            k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=1)
+            v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=1)
+            cache = {"k": k, "v": v}                    # [B, L, N, H]
         rng = None if deterministic or self.dropout_rate == 0.0 else self.make_rng("dropout")
-        out = dot_product_attention(q, k, v, mask, dtype=self.dtype, dropout_rng=rng,
-                                    dropout_rate=self.dropout_rate, deterministic=deterministic)
-        return self.output(out.reshape(out.shape[:2] + (-1,)))
+        out = dot_product_attention(q, k.astype(self.dtype), v.astype(self.dtype), mask, dtype=self.dtype,
+                                    dropout_rng=rng, dropout_rate=self.dropout_rate,
+                                    deterministic=deterministic, scale=self.scale)
+        out = self.output(out.reshape(out.shape[:2] + (-1,)))
+        return out if cache is None else (out, cache)
