@@ -10,6 +10,7 @@ import flax.linen as nn
 
 from jaxnlp.nn.activations import get_activation
 from jaxnlp.nn.attention import MultiHeadAttention
+from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
 
@@ -51,8 +52,8 @@ class GPTBlock(nn.Module):
     @nn.compact
     def __call__(self, x, mask, deterministic: bool = True, cache=None, cache_index=None):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        ln_1 = nn.LayerNorm(epsilon=self.layer_norm_eps, name="ln_1", **kw)
-        ln_2 = nn.LayerNorm(epsilon=self.layer_norm_eps, name="ln_2", **kw)
+        ln_1 = layer_norm(self.layer_norm_eps, self.param_dtype, name="ln_1")
+        ln_2 = layer_norm(self.layer_norm_eps, self.param_dtype, name="ln_2")
         attn = MultiHeadAttention(self.num_heads, self.hidden_size, fused_qkv=True,
                                   scale=self.attention_scale,
                                   dropout_rate=self.attention_dropout_rate, name="attn", **kw)

@@ -7,6 +7,8 @@ from typing import Any
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxnlp.nn.norms import layer_norm
+
 Dtype = Any
 
 
@@ -42,8 +44,7 @@ class TextEmbeddings(nn.Module):
         self.position_embeddings = embed(self.max_positions, "position_embeddings")
         if self.type_vocab_size:
             self.token_type_embeddings = embed(self.type_vocab_size, "token_type_embeddings")
-        self.LayerNorm = nn.LayerNorm(epsilon=self.layer_norm_eps, dtype=self.dtype,
-                                      param_dtype=self.param_dtype, name="LayerNorm")
+        self.LayerNorm = layer_norm(self.layer_norm_eps, self.param_dtype, name="LayerNorm")
         self.dropout = nn.Dropout(self.dropout_rate)
 
     def __call__(self, input_ids, token_type_ids=None, position_ids=None, deterministic=True):

@@ -15,6 +15,7 @@ import flax.linen as nn
 
 from jaxnlp.nn.activations import get_activation
 from jaxnlp.nn.attention import MultiHeadAttention
+from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
 
@@ -39,12 +40,12 @@ class EncoderLayer(nn.Module):
                                   dropout_rate=self.attention_dropout_rate, name="attention", **kw)
         h = attn(x, mask, deterministic=deterministic)
         h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-        x = nn.LayerNorm(epsilon=self.layer_norm_eps, name="attention_norm", **kw)(x + h)
+        x = layer_norm(self.layer_norm_eps, self.param_dtype, name="attention_norm")(x + h)
         h = nn.Dense(self.intermediate_size, kernel_init=init, name="intermediate", **kw)(x)
         h = get_activation(self.activation)(h)
         h = nn.Dense(self.hidden_size, kernel_init=init, name="output", **kw)(h)
         h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-        return nn.LayerNorm(epsilon=self.layer_norm_eps, name="output_norm", **kw)(x + h)
+        return layer_norm(self.layer_norm_eps, self.param_dtype, name="output_norm")(x + h)
 
 
 class Encoder(nn.Module):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from jaxnlp.nn.activations import get_activation
+from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
 _init = nn.initializers.normal(0.02)
@@ -54,7 +55,7 @@ class MaskedLMHead(nn.Module):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         x = nn.Dense(self.features, kernel_init=_init, name="dense", **kw)(hidden)
         x = get_activation(self.activation)(x)
-        x = nn.LayerNorm(epsilon=self.layer_norm_eps, name="layer_norm", **kw)(x)
+        x = layer_norm(self.layer_norm_eps, self.param_dtype, name="layer_norm")(x)
         if tied is not None:
             logits = tied(x)
         else:

@@ -42,9 +42,12 @@ def test_untied_masked_lm_head(model_type, tmp_path):
     assert rel_error(ours(**batch), ref) <= TOL
 
 
-@pytest.mark.parametrize("model_type", ["bert", "roberta", "albert"])
+@pytest.mark.parametrize("model_type", list(SPECS))
 def test_bfloat16_forward(model_type, tmp_path):
-    model = make_model(model_type, "sequence-classification")
+    # At initializer_range 0.2 PyTorch's own bfloat16 forward is up to 4.7e-2
+    # off its float32 one on these tiny models; at 0.05 (closer to trained
+    # weights' scale) both PyTorch's and ours stay under 1e-2.
+    model = make_model(model_type, "sequence-classification", initializer_range=0.05)
     batch = padded_batch(model_type)
     ref = torch_outputs(model, "sequence-classification", batch)
     path = save_safetensors(model, tmp_path)

@@ -12,6 +12,7 @@ import flax.linen as nn
 from jaxnlp.models.gpt2.config import GPTOptions
 from jaxnlp.nn.attention import cached_causal_mask, init_kv_cache, make_causal_mask
 from jaxnlp.nn.decoder import GPTBlock
+from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
 GPT_TASKS = ("base", "causal-lm")
@@ -39,7 +40,7 @@ class GPTBackbone(nn.Module):
             for i in range(o.num_layers)
         ]
         if o.final_norm:
-            self.ln_f = nn.LayerNorm(epsilon=o.layer_norm_eps, **kw)
+            self.ln_f = layer_norm(o.layer_norm_eps, self.param_dtype)
 
     def __call__(self, input_ids, position_ids, mask, deterministic=True, cache=None, cache_index=None):
         # input_ids, position_ids [B, T]; mask [B, 1, T, S] bool
