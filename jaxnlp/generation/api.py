@@ -1,0 +1,188 @@
+"""`jaxnlp.generate`: a model's decoder protocol + the searches, as ONE
+jitted program (prefill, loop, finalisation) per (shape bucket, static config).
+
+Decoder-only layout. The prompt (as the caller passed it, P columns) is
+left-padded further to a length bucket Pb; the token buffer is
+[Pb - P bucket columns | prompt | new tokens]. Bucket columns hold -1 in the
+buffer the searches see (so no n-gram, bad-words or repetition rule can match
+them) and the pad id in what the model sees, masked out. The output drops
+them, so it is laid out exactly as transformers' `generate` output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnlp.buckets import batch_bucket, length_bucket
+from jaxnlp.errors import InputTooLongError
+from jaxnlp.generation.config import GenerationConfig
+from jaxnlp.generation.search import search
+
+__all__ = ["generate", "enable_compilation_cache", "generation_config_for"]
+
+
+def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str:
+    """Persist compiled programs in `directory` (default: $JAXNLP_COMPILATION_CACHE
+    or ~/.cache/jaxnlp/xla) so that a new process reuses them."""
+    directory = os.fspath(directory or os.environ.get("JAXNLP_COMPILATION_CACHE")
+                          or os.path.join(os.path.expanduser("~"), ".cache", "jaxnlp", "xla"))
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory
+
+
+if os.environ.get("JAXNLP_COMPILATION_CACHE"):
+    enable_compilation_cache()
+
+
+def generation_config_for(model) -> GenerationConfig:
+    """The checkpoint's generation defaults (generation_config.json, else config.json)."""
+    cached = getattr(model, "_generation_config", None)
+    if cached is None:
+        if model.model_dir is not None and (os.path.isfile(os.path.join(model.model_dir, "generation_config.json"))
+                                            or os.path.isfile(os.path.join(model.model_dir, "config.json"))):
+            cached = GenerationConfig.from_model_dir(model.model_dir)
+        else:
+            cached = GenerationConfig.from_model_config(model.config.to_dict())
+        model._generation_config = cached
+    return cached
+
+
+def _as_prompts(input_ids, attention_mask):
+    if isinstance(input_ids, (list, tuple)):
+        if len(input_ids) == 0:
+            raise ValueError("no prompts: input_ids is empty")
+        if all(isinstance(r, (list, tuple, np.ndarray)) for r in input_ids):
+            widths = {len(r) for r in input_ids}
+            if len(widths) != 1:
+                raise ValueError("prompts of different lengths: pad them (left) and pass an attention_mask, "
+                                 "or use the tokenizer with padding_side='left'")
+        input_ids = np.asarray(input_ids)
+    ids = np.asarray(input_ids)
+    if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
+    if ids.ndim == 1:
+        ids = ids[None]
+    if ids.ndim != 2:
+        raise ValueError(f"input_ids must be [batch, length], got shape {ids.shape}")
+    if ids.shape[0] == 0:
+        raise ValueError("no prompts: input_ids has batch size 0")
+    if ids.shape[1] == 0:
+        raise ValueError("empty prompt: decoder-only generation needs at least one token")
+    if attention_mask is None:
+        mask = np.ones_like(ids)
+    else:
+        mask = np.asarray(attention_mask)
+        if mask.ndim == 1:
+            mask = mask[None]
+        if mask.shape != ids.shape:
+            raise ValueError(f"attention_mask shape {mask.shape} differs from input_ids {ids.shape}")
+    if not mask.any(axis=1).all():
+        raise ValueError("a prompt has no real token (its attention_mask is all zeros)")
+    return ids.astype(np.int32), mask.astype(np.int32)
+
+
+def _resolve_config(model, generation_config, overrides) -> GenerationConfig:
+    base = generation_config if generation_config is not None else generation_config_for(model)
+    if isinstance(base, dict):
+        base = GenerationConfig.from_dict(base)
+    return base.replace(**overrides) if overrides else base
+
+
+def generate(model, input_ids, attention_mask=None, generation_config=None, rng=None, *,
+             return_scores: bool = False, debug: bool = False, **overrides):
+    """Generate continuations: see DESIGN.md. Returns numpy int sequences
+    [batch * num_return_sequences, length] (prompt + new tokens, padded with
+    pad_token_id after a sequence ends), and with return_scores=True also the
+    scores [batch * num_return_sequences] float32."""
+    if not hasattr(model, "module") or not hasattr(model.module, "decode"):
+        raise TypeError(f"{type(model).__name__} cannot generate: load a causal-lm model "
+                        "(jaxnlp.load_model(path, task='causal-lm'))")
+    if getattr(model, "task", "causal-lm") not in ("causal-lm",):
+        raise ValueError(f"generate needs a causal-lm model, this one is {model.task!r}")
+    ids, mask = _as_prompts(input_ids, attention_mask)
+    vocab = model.config.get("vocab_size")
+    if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
+    config = _resolve_config(model, generation_config, overrides)
+    config.validate()
+    config.check_supported()
+    batch, width = ids.shape
+    limit = getattr(model.config, "max_input_length", None)
+    if limit is not None and width > limit:
+        raise InputTooLongError(f"prompt has {width} tokens but the model has {limit} positions")
+    config = config.resolve_lengths(width, max_position_embeddings=limit)
+    if config.max_length <= width:
+        raise ValueError(f"max_length ({config.max_length}) leaves no room after the {width}-token prompt: "
+                         "raise max_new_tokens / max_length")
+    if limit is not None and config.max_length > limit:
+        raise InputTooLongError(
+            f"prompt ({width} tokens) + {config.max_length - width} new tokens = {config.max_length} "
+            f"exceeds the model's {limit} positions: lower max_new_tokens")
+    if config.num_beams > 1 and config.num_return_sequences > config.num_beams:
+        raise ValueError(f"num_return_sequences ({config.num_return_sequences}) must be <= num_beams "
+                         f"({config.num_beams})")
+
+    # Shape buckets: prompt width -> Pb, batch -> power of two.
+    pb = length_bucket(width, limit)
+    shift = pb - width
+    bb = batch_bucket(batch)
+    config = dataclasses.replace(config, max_length=config.max_length + shift,
+                                 min_length=config.min_length + shift if config.min_length else 0)
+    pad = config.effective_pad_token_id
+    pad = 0 if pad is None else pad
+    model_ids = np.full((bb, pb), pad, np.int32)
+    model_mask = np.zeros((bb, pb), np.int32)
+    model_ids[:batch, shift:], model_mask[:batch, shift:] = ids, mask
+    model_ids[batch:], model_mask[batch:] = model_ids[batch - 1], model_mask[batch - 1]   # filler rows
+    search_ids = model_ids.copy()
+    search_ids[:, :shift] = -1
+
+    static, dynamic = config.split()
+    rng = jax.random.PRNGKey(0) if rng is None else rng
+    run = _program if not debug else functools.partial(_program.__wrapped__, debug=True)
+    sequences, scores, length = run(model.params, jnp.asarray(model_ids), jnp.asarray(model_mask),
+                                    jnp.asarray(search_ids), dynamic, rng,
+                                    module=model.module, config=static)
+    rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
+    sequences = np.asarray(sequences)[:rows, shift:int(length)]
+    if return_scores:
+        return sequences, np.asarray(scores)[:rows]
+    return sequences
+
+
+@functools.partial(jax.jit, static_argnames=("module", "config", "debug"))
+def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, debug=False):
+    """Prefill + search for a decoder-only module (one compiled program)."""
+    batch, pb = model_ids.shape
+    total = config.max_length                                     # cache slots = buffer columns
+    positions = jnp.maximum(jnp.cumsum(model_mask, axis=1) - 1, 0) * model_mask
+    n_real = model_mask.sum(axis=1)
+    slot_mask = jnp.concatenate([model_mask, jnp.ones((batch, total - pb), jnp.int32)], axis=1)
+    kv = module.init_cache(batch, total)
+    apply = lambda ids, kv, index, mask, pos: module.apply(  # noqa: E731
+        {"params": params}, ids, kv, index, mask, pos, method="decode")
+    logits, kv = apply(model_ids, kv, 0, slot_mask, positions)
+    # cache: the model's keys/values plus, per row, its slot mask and position offset
+    cache = {"kv": kv, "mask": slot_mask, "offset": pb - n_real}
+
+    def step_fn(tokens, cache, step):
+        # `tokens` sit at buffer column / cache slot `step`
+        pos = (step - cache["offset"])[:, None]
+        logits, kv = apply(tokens[:, None], cache["kv"], step, cache["mask"], pos)
+        return logits[:, -1], {**cache, "kv": kv}
+
+    buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
+    prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
+    out = search(step_fn, logits[:, -1], cache, buffer, pb, config, dynamic, rng=rng,
+                 prompt_start=prompt_start, debug=debug)
+    return out.sequences, out.scores, out.length
