@@ -78,11 +78,11 @@ def main() -> None:
     import jax
     import jaxnlp
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = make_checkpoint(Path(tmp), args.small)
-        ref = transformers.GPT2LMHeadModel.from_pretrained(path).eval()
+        ref = transformers.GPT2LMHeadModel.from_pretrained(path).eval().to(device)
         ours = jaxnlp.load_model(path, task="causal-lm")
         for batch, plen, new, mode in CASES:
             ids, mask = prompts(batch, plen)
@@ -92,9 +92,14 @@ def main() -> None:
             first = time.perf_counter() - t
             ours_t = time_calls(lambda: jaxnlp.generate(ours, ids, mask, **opts), args.repeats)
             with torch.no_grad():
-                tids, tmask = torch.from_numpy(ids), torch.from_numpy(mask)
-                expect = ref.generate(tids, attention_mask=tmask, **opts).numpy()
-                torch_t = time_calls(lambda: ref.generate(tids, attention_mask=tmask, **opts), args.repeats)
+                tids, tmask = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
+                expect = ref.generate(tids, attention_mask=tmask, **opts).cpu().numpy()
+
+                def torch_call():
+                    ref.generate(tids, attention_mask=tmask, **opts)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                torch_t = time_calls(torch_call, args.repeats)
             row = dict(batch=batch, prompt=plen, new=new, mode=mode,
                        jaxnlp_first_call_s=first, jaxnlp_s=statistics.median(ours_t),
                        jaxnlp_spread=[min(ours_t), max(ours_t)], torch_s=statistics.median(torch_t),
@@ -105,7 +110,7 @@ def main() -> None:
             print(f"batch {batch} prompt {plen} new {new} {mode:6}: jaxnlp {row['jaxnlp_s']:.3f} s "
                   f"(first call {first:.2f} s)  torch {row['torch_s']:.3f} s  "
                   f"speedup {row['speedup']:.2f}x  same tokens: {row['same_tokens']}", flush=True)
-    result = dict(device=str(jax.devices()[0]), model="gpt2-124M random" if not args.small else "tiny",
+    result = dict(device=str(jax.devices()[0]), torch_device=device, model="gpt2-124M random" if not args.small else "tiny",
                   repeats=args.repeats, rows=rows)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
