@@ -32,9 +32,10 @@ def convert(src: str, dst: str, task: str | None = None, param_dtype: str | None
             revision: str | None = None) -> Path:
     """Convert a HF checkpoint (directory or hub id) into jaxnlp's format."""
     from jaxnlp.checkpoints import read_config, resolve_model_dir
-    from jaxnlp.checkpoints.converted import write_converted
+    from jaxnlp.checkpoints.converted import check_destination, write_converted
     from jaxnlp.models.auto import load_model
 
+    check_destination(dst)    # fail before loading (or downloading) anything
     model_dir = resolve_model_dir(src, revision=revision)
     task = task or task_from_config(read_config(model_dir))
     model = load_model(model_dir, task=task, param_dtype=param_dtype)

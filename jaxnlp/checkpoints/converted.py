@@ -38,14 +38,22 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def check_destination(dst) -> Path:
+    """The destination of a conversion: a new or empty directory."""
+    dst = Path(dst).absolute()
+    if dst.exists() and not dst.is_dir():
+        raise CheckpointError(f"{dst} exists and is not a directory")
+    if dst.exists() and any(dst.iterdir()):
+        raise CheckpointError(f"{dst} exists and is not empty")
+    return dst
+
+
 def write_converted(dst, params: Mapping, source_dir, task: str) -> Path:
     """Write `params` (a nested dict of arrays) and the source's config and
     tokenizer files (and sentence-transformers folders) into `dst`."""
     import orbax.checkpoint as ocp
 
-    dst = Path(dst).absolute()
-    if dst.exists() and any(dst.iterdir()):
-        raise CheckpointError(f"{dst} exists and is not empty")
+    dst = check_destination(dst)
     dst.mkdir(parents=True, exist_ok=True)
     flat = {k: np.asarray(v) for k, v in _flatten(params).items()}
     dtypes = sorted({str(v.dtype) for v in flat.values()})

@@ -112,11 +112,14 @@ def convert_state_dict(
             (unexpected if path[0] in top_level else foreign).append(key)
             continue
         array = np.asarray(value)
-        if transpose and array.ndim == 2 and not any(p.search(key) for p in keep):
-            array = array.T
         want = tuple(expected[target].shape)
+        if transpose and array.ndim == 2 and not any(p.search(key) for p in keep):
+            array, want_saved = array.T, want[::-1]   # name both shapes in the checkpoint's layout
+        else:
+            want_saved = want
         if array.shape != want:
-            mis_shaped.append(f"{key}: checkpoint {tuple(array.shape)} vs expected {want} ({'/'.join(target)})")
+            mis_shaped.append(f"{key}: checkpoint {tuple(np.shape(value))} vs expected {want_saved} "
+                              f"({'/'.join(target)})")
             continue
         if target in found:
             unexpected.append(f"{key} (duplicate of {origin[target]})")
