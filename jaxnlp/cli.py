@@ -16,7 +16,7 @@ _ARCH_TASKS = (("ForSequenceClassification", "sequence-classification"),
                ("ForQuestionAnswering", "question-answering"),
                ("ForMaskedLM", "masked-lm"), ("ForPreTraining", "masked-lm"),
                ("ForCausalLM", "causal-lm"), ("LMHeadModel", "causal-lm"),
-               ("ForConditionalGeneration", "seq2seq-lm"))
+               ("ForConditionalGeneration", "seq2seq-lm"), ("MTModel", "seq2seq-lm"))
 
 
 def task_from_config(config: dict) -> str:

@@ -1,6 +1,11 @@
 """`jaxnlp.generate`: a model's decoder protocol + the searches, as ONE
 jitted program (prefill, loop, finalisation) per (shape bucket, static config).
 
+Encoder-decoder layout. The source is padded on the right to a length bucket
+(masked), encoded once, and its cross-attention keys/values computed once in
+`init_cache`; the decoder buffer starts with decoder_start_token_id, as
+transformers' output does.
+
 Decoder-only layout. The prompt (as the caller passed it, P columns) is
 left-padded further to a length bucket Pb; the token buffer is
 [Pb - P bucket columns | prompt | new tokens]. Bucket columns hold -1 in the
@@ -91,10 +96,33 @@ def _as_prompts(input_ids, attention_mask):
     return ids.astype(np.int32), mask.astype(np.int32)
 
 
+def _check_left_padded(mask):
+    """Decoder-only prompts must be left-padded: no 0 after a 1 in a row."""
+    bad = np.nonzero((np.diff(mask, axis=1) < 0).any(axis=1))[0]
+    if bad.size:
+        raise ValueError(f"prompt row {int(bad[0])} is right-padded: decoder-only generation needs left "
+                         "padding (tokenizer.padding_side = 'left')")
+
+
+def _check_rng(rng):
+    if rng is None:
+        return jax.random.PRNGKey(0)
+    if not isinstance(rng, (jax.Array, np.ndarray)) or not (
+            jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
+            or (rng.shape == (2,) and rng.dtype == np.uint32)):
+        raise TypeError(f"rng must be a JAX PRNG key such as jax.random.PRNGKey(0), got {rng!r}")
+    return rng
+
+
 def _resolve_config(model, generation_config, overrides) -> GenerationConfig:
     base = generation_config if generation_config is not None else generation_config_for(model)
     if isinstance(base, dict):
         base = GenerationConfig.from_dict(base)
+    elif not isinstance(base, GenerationConfig):
+        if not callable(getattr(base, "to_dict", None)):   # e.g. a transformers GenerationConfig
+            raise TypeError("generation_config must be a jaxnlp GenerationConfig, a dict, or an object with "
+                            f".to_dict() (transformers' GenerationConfig); got {type(base).__name__}")
+        base = GenerationConfig.from_dict(base.to_dict())
     return base.replace(**overrides) if overrides else base
 
 
@@ -107,9 +135,13 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     if not hasattr(model, "module") or not hasattr(model.module, "decode"):
         raise TypeError(f"{type(model).__name__} cannot generate: load a causal-lm model "
                         "(jaxnlp.load_model(path, task='causal-lm'))")
-    if getattr(model, "task", "causal-lm") not in ("causal-lm",):
-        raise ValueError(f"generate needs a causal-lm model, this one is {model.task!r}")
+    if getattr(model, "task", "causal-lm") not in ("causal-lm", "seq2seq-lm"):
+        raise ValueError(f"generate needs a causal-lm or seq2seq-lm model, this one is {model.task!r}")
     ids, mask = _as_prompts(input_ids, attention_mask)
+    rng = _check_rng(rng)
+    if hasattr(model.module, "encode"):
+        return _generate_seq2seq(model, ids, mask, generation_config, rng, return_scores, debug, overrides)
+    _check_left_padded(mask)
     vocab = model.config.get("vocab_size")
     if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
         raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
@@ -148,7 +180,6 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     search_ids[:, :shift] = -1
 
     static, dynamic = config.split()
-    rng = jax.random.PRNGKey(0) if rng is None else rng
     run = _program if not debug else functools.partial(_program.__wrapped__, debug=True)
     sequences, scores, length = run(model.params, jnp.asarray(model_ids), jnp.asarray(model_mask),
                                     jnp.asarray(search_ids), dynamic, rng,
@@ -185,4 +216,77 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
     out = search(step_fn, logits[:, -1], cache, buffer, pb, config, dynamic, rng=rng,
                  prompt_start=prompt_start, debug=debug)
+    return out.sequences, out.scores, out.length
+
+
+def _generate_seq2seq(model, ids, mask, generation_config, rng, return_scores, debug, overrides):
+    vocab = model.config.get("vocab_size")
+    if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
+    config = _resolve_config(model, generation_config, overrides)
+    config.validate()
+    config.check_supported()
+    start = config.decoder_start_token_id
+    if start is None:
+        start = model.config.get("decoder_start_token_id")
+    if start is None:
+        start = config.bos_token_id
+    if start is None:
+        raise ValueError("decoder_start_token_id is not set (nor bos_token_id): pass decoder_start_token_id=")
+    batch, width = ids.shape
+    limit = getattr(model.config, "max_input_length", None)
+    if limit is not None and width > limit:
+        raise InputTooLongError(f"source has {width} tokens but the encoder takes at most {limit} "
+                                "(truncate it, e.g. the tokenizer's truncation=True)")
+    decoder_limit = getattr(model.config, "max_target_length", limit)
+    config = config.resolve_lengths(1, max_position_embeddings=decoder_limit)
+    if config.max_length <= 1:
+        raise ValueError(f"max_length ({config.max_length}) leaves no room for new tokens")
+    if decoder_limit is not None and config.max_length > decoder_limit:
+        raise InputTooLongError(f"max_length {config.max_length} exceeds the decoder's {decoder_limit} positions: "
+                                "lower max_new_tokens")
+    if config.num_beams > 1 and config.num_return_sequences > config.num_beams:
+        raise ValueError(f"num_return_sequences ({config.num_return_sequences}) must be <= num_beams "
+                         f"({config.num_beams})")
+    sb = length_bucket(width, limit)
+    bb = batch_bucket(batch)
+    pad = config.effective_pad_token_id
+    pad = 0 if pad is None else pad
+    src = np.full((bb, sb), pad, np.int32)
+    src_mask = np.zeros((bb, sb), np.int32)
+    src[:batch, :width], src_mask[:batch, :width] = ids, mask
+    src[batch:], src_mask[batch:] = src[batch - 1], src_mask[batch - 1]      # filler rows
+    static, dynamic = config.split()
+    run = _seq2seq_program if not debug else functools.partial(_seq2seq_program.__wrapped__, debug=True)
+    sequences, scores, length = run(model.params, jnp.asarray(src), jnp.asarray(src_mask), dynamic, rng,
+                                    module=model.module, config=static, start=int(start))
+    rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
+    sequences = np.asarray(sequences)[:rows, :int(length)]
+    if return_scores:
+        return sequences, np.asarray(scores)[:rows]
+    return sequences
+
+
+@functools.partial(jax.jit, static_argnames=("module", "config", "start", "debug"))
+def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, start, debug=False):
+    """Encode once, prefill the decoder start token, search (one compiled program)."""
+    batch = src.shape[0]
+    total = config.max_length
+    variables = {"params": params}
+    encoded = module.apply(variables, src, src_mask, method="encode")
+    cache = module.apply(variables, batch, total, encoded, src_mask, method="init_cache")
+    slot_mask = jnp.ones((batch, total), jnp.int32)
+    apply = lambda ids, cache, index, pos: module.apply(  # noqa: E731
+        variables, ids, cache, index, slot_mask[: ids.shape[0]], pos, method="decode")
+    first = jnp.full((batch, 1), start, jnp.int32)
+    logits, cache = apply(first, cache, 0, jnp.zeros((batch, 1), jnp.int32))
+
+    def step_fn(tokens, cache, step):
+        pos = jnp.full((tokens.shape[0], 1), step, jnp.int32)
+        logits, cache = module.apply(variables, tokens[:, None], cache, step,
+                                     jnp.ones((tokens.shape[0], total), jnp.int32), pos, method="decode")
+        return logits[:, -1], cache
+
+    buffer = jnp.zeros((batch, total), jnp.int32).at[:, 0].set(start)
+    out = search(step_fn, logits[:, -1], cache, buffer, 1, config, dynamic, rng=rng, debug=debug)
     return out.sequences, out.scores, out.length

@@ -16,6 +16,7 @@ structural bit kept static: whether top_p is < 1, see `static`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -278,6 +279,8 @@ class GenerationConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool):
                 fail(name, "must be a number")
+            if not math.isfinite(v):
+                fail(name, "must be finite")
         if self.do_sample and not self.temperature > 0:
             fail("temperature", "must be > 0 when sampling (use do_sample=False for greedy)")
         if not 0 < self.top_p <= 1:

@@ -58,14 +58,34 @@ class Model:
             raise InputTooLongError(
                 f"input has {length} tokens but the model takes at most {limit} "
                 "(truncate it, e.g. the tokenizer's truncation=True)")
-        for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids),
-                            *kwargs.items()):
+        for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if value is None:
                 continue
             value = jnp.asarray(value)
             if value.shape[:2] != (batch, length):
                 raise ValueError(f"{name} has shape {value.shape}, input_ids {(batch, length)}")
             inputs[name] = value
+        unknown = sorted(set(kwargs) - {"decoder_input_ids", "decoder_attention_mask"})
+        if unknown:
+            raise TypeError(f"unexpected model input(s): {', '.join(unknown)}")
+        if kwargs.get("decoder_input_ids") is not None:
+            vocab = self.config.get("decoder_vocab_size") or self.config.get("vocab_size")
+            dec = _check_ids(kwargs["decoder_input_ids"], "decoder_input_ids", vocab)
+            if dec.shape[0] != batch:
+                raise ValueError(f"decoder_input_ids has batch {dec.shape[0]}, input_ids {batch}")
+            target_limit = getattr(self.config, "max_target_length", limit)
+            if target_limit is not None and dec.shape[1] > target_limit:
+                raise InputTooLongError(f"decoder_input_ids has {dec.shape[1]} tokens but the decoder takes "
+                                        f"at most {target_limit}")
+            inputs["decoder_input_ids"] = dec
+            if kwargs.get("decoder_attention_mask") is not None:
+                dmask = jnp.asarray(kwargs["decoder_attention_mask"])
+                if dmask.shape != dec.shape:
+                    raise ValueError(f"decoder_attention_mask has shape {dmask.shape}, "
+                                     f"decoder_input_ids {dec.shape}")
+                inputs["decoder_attention_mask"] = dmask
+        elif kwargs.get("decoder_attention_mask") is not None:
+            raise ValueError("decoder_attention_mask given without decoder_input_ids")
         if token_type_ids is not None:
             types = self.config.get("type_vocab_size")
             if not types:
