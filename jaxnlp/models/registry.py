@@ -21,6 +21,13 @@ MODEL_TYPES: dict[str, str] = {
     "electra": "jaxnlp.models.electra",
     "gpt2": "jaxnlp.models.gpt2",
     "openai-gpt": "jaxnlp.models.gpt2",
+    "bart": "jaxnlp.models.bart",
+    "mbart": "jaxnlp.models.mbart",
+    "marian": "jaxnlp.models.marian",
+    "pegasus": "jaxnlp.models.pegasus",
+    "m2m_100": "jaxnlp.models.m2m100",
+    "t5": "jaxnlp.models.t5",
+    "mt5": "jaxnlp.models.t5",
 }
 
 
