@@ -30,13 +30,17 @@ def make_causal_mask(length: int) -> jax.Array:
 
 
 def dot_product_attention(q, k, v, mask, *, dtype=jnp.float32, dropout_rng=None,
-                          dropout_rate=0.0, deterministic=True, scale=None):
+                          dropout_rate=0.0, deterministic=True, scale=None, bias=None):
     """q [B, T, N, H], k/v [B, S, N, H], mask [B, 1|N, T, S] bool -> [B, T, N, H].
 
-    Scores and softmax run in float32 whatever the computation dtype."""
+    `bias` [1|B, N, T, S] is added to the scores before masking (T5's
+    relative positions). Scores and softmax run in float32 whatever the
+    computation dtype."""
     head_dim = q.shape[-1]
     scale = head_dim**-0.5 if scale is None else scale
     scores = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        scores = scores + bias.astype(jnp.float32)
     if mask is not None:
         scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1)
@@ -94,15 +98,25 @@ class MultiHeadAttention(nn.Module):
             self.value = dense(inner, "value")
         self.output = dense(self.hidden_size, "output")
 
-    def __call__(self, x, mask, kv=None, deterministic: bool = True, cache=None, cache_index=None):
+    def project_kv(self, kv):
+        """[B, S, D] -> {"k", "v"} [B, S, N, H]: cross-attention keys/values,
+        computed once per source (the encoder-decoders' init_cache)."""
+        head_dim = self.head_dim or self.hidden_size // self.num_heads
+        split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
+        return {"k": split(self.key(kv)), "v": split(self.value(kv))}
+
+    def __call__(self, x, mask, kv=None, deterministic: bool = True, cache=None, cache_index=None, *,
+                 kv_cache=None, bias=None):
+        """`kv_cache`: keys/values from `project_kv` (cross-attention without
+        projecting the source again); `bias` [1|B, N, T, S]: added to the scores."""
         head_dim = self.head_dim or self.hidden_size // self.num_heads
         split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
         if self.fused_qkv:
-            q, k, v = jnp.split(self.qkv(x), 3, axis=-1)
+            q, k, v = (split(t) for t in jnp.split(self.qkv(x), 3, axis=-1))
         else:
-            kv = x if kv is None else kv
-            q, k, v = self.query(x), self.key(kv), self.value(kv)
-        q, k, v = split(q), split(k), split(v)          # [B, T, N, H], [B, S, N, H]
+            q = split(self.query(x))                                      # [B, T, N, H]
+            kv = kv_cache if kv_cache is not None else self.project_kv(x if kv is None else kv)
+            k, v = kv["k"], kv["v"]                                       # [B, S, N, H]
         if cache is not None:
             k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=1)
@@ -110,6 +124,6 @@ class MultiHeadAttention(nn.Module):
         rng = None if deterministic or self.dropout_rate == 0.0 else self.make_rng("dropout")
         out = dot_product_attention(q, k.astype(self.dtype), v.astype(self.dtype), mask, dtype=self.dtype,
                                     dropout_rng=rng, dropout_rate=self.dropout_rate,
-                                    deterministic=deterministic, scale=self.scale)
+                                    deterministic=deterministic, scale=self.scale, bias=bias)
         out = self.output(out.reshape(out.shape[:2] + (-1,)))
         return out if cache is None else (out, cache)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from jaxnlp.nn.activations import get_activation
-from jaxnlp.nn.attention import (MultiHeadAttention, dot_product_attention, init_kv_cache, make_attention_mask,
+from jaxnlp.nn.attention import (MultiHeadAttention, init_kv_cache, make_attention_mask,
                                  make_causal_mask)
 from jaxnlp.nn.embeddings import roberta_position_ids
 from jaxnlp.nn.norms import layer_norm
@@ -45,59 +45,10 @@ POSITION_STYLES = ("learned", "sinusoidal", "fairseq")
 LEARNED_POSITION_OFFSET = 2          # BartLearnedPositionalEmbedding
 
 
-def biased_dot_product_attention(q, k, v, mask, bias=None, *, dtype=jnp.float32, dropout_rng=None,
-                                 dropout_rate=0.0, deterministic=True, scale=None):
-    """`dot_product_attention` with an additive score `bias` [1|B, N, T, S]
-    (T5's relative positions) added before masking; float32 scores."""
-    if bias is None:
-        return dot_product_attention(q, k, v, mask, dtype=dtype, dropout_rng=dropout_rng,
-                                     dropout_rate=dropout_rate, deterministic=deterministic, scale=scale)
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
-    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32) * scale
-    scores = scores + bias.astype(jnp.float32)
-    if mask is not None:
-        scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1)
-    if not deterministic and dropout_rate > 0.0:
-        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
-        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
-    return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(dtype), v)
-
-
-class Seq2SeqAttention(MultiHeadAttention):
-    """MultiHeadAttention (same `query`/`key`/`value`/`output` parameters)
-    for encoder-decoders. Besides self-attention (with an optional cache
-    written at `cache_index`, returning `(output, cache)`) and
-    cross-attention over `kv`, it attends over keys/values projected once
-    beforehand (`project_kv` -> `kv_cache`), and adds an optional score
-    `bias` [1|B, N, T, S]."""
-
-    def project_kv(self, kv):
-        """[B, S, D] -> {"k", "v"} [B, S, N, H] (cross-attention keys/values)."""
-        head_dim = self.head_dim or self.hidden_size // self.num_heads
-        split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
-        return {"k": split(self.key(kv)), "v": split(self.value(kv))}
-
-    def __call__(self, x, mask, kv=None, deterministic: bool = True, cache=None, cache_index=None, *,
-                 kv_cache=None, bias=None):
-        head_dim = self.head_dim or self.hidden_size // self.num_heads
-        q = self.query(x)
-        q = q.reshape(q.shape[:2] + (self.num_heads, head_dim))          # [B, T, N, H]
-        if kv_cache is not None:
-            k, v = kv_cache["k"], kv_cache["v"]                          # [B, S, N, H]
-        else:
-            kv = self.project_kv(x if kv is None else kv)
-            k, v = kv["k"], kv["v"]
-        if cache is not None:
-            k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=1)
-            v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=1)
-            cache = {"k": k, "v": v}                                     # [B, L, N, H]
-        rng = None if deterministic or self.dropout_rate == 0.0 else self.make_rng("dropout")
-        out = biased_dot_product_attention(q, k.astype(self.dtype), v.astype(self.dtype), mask, bias,
-                                           dtype=self.dtype, dropout_rng=rng, dropout_rate=self.dropout_rate,
-                                           deterministic=deterministic, scale=self.scale)
-        out = self.output(out.reshape(out.shape[:2] + (-1,)))
-        return out if cache is None else (out, cache)
+# MultiHeadAttention serves encoder-decoders as it is: cached self-attention,
+# cross-attention over keys/values projected once (`project_kv`, `kv_cache=`),
+# and T5's additive score `bias`.
+Seq2SeqAttention = MultiHeadAttention
 
 
 @dataclasses.dataclass(frozen=True)
