@@ -139,15 +139,15 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
         raise ValueError(f"generate needs a causal-lm or seq2seq-lm model, this one is {model.task!r}")
     ids, mask = _as_prompts(input_ids, attention_mask)
     rng = _check_rng(rng)
-    if hasattr(model.module, "encode"):
-        return _generate_seq2seq(model, ids, mask, generation_config, rng, return_scores, debug, overrides)
-    _check_left_padded(mask)
     vocab = model.config.get("vocab_size")
     if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
         raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
     config = _resolve_config(model, generation_config, overrides)
-    config.validate()
+    config.validate()          # also: num_return_sequences <= num_beams, finite penalties, ...
     config.check_supported()
+    if hasattr(model.module, "encode"):
+        return _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug)
+    _check_left_padded(mask)
     batch, width = ids.shape
     limit = getattr(model.config, "max_input_length", None)
     if limit is not None and width > limit:
@@ -160,9 +160,6 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
         raise InputTooLongError(
             f"prompt ({width} tokens) + {config.max_length - width} new tokens = {config.max_length} "
             f"exceeds the model's {limit} positions: lower max_new_tokens")
-    if config.num_beams > 1 and config.num_return_sequences > config.num_beams:
-        raise ValueError(f"num_return_sequences ({config.num_return_sequences}) must be <= num_beams "
-                         f"({config.num_beams})")
 
     # Shape buckets: prompt width -> Pb, batch -> power of two.
     pb = length_bucket(width, limit)
@@ -219,13 +216,7 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     return out.sequences, out.scores, out.length
 
 
-def _generate_seq2seq(model, ids, mask, generation_config, rng, return_scores, debug, overrides):
-    vocab = model.config.get("vocab_size")
-    if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
-        raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
-    config = _resolve_config(model, generation_config, overrides)
-    config.validate()
-    config.check_supported()
+def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     start = config.decoder_start_token_id
     if start is None:
         start = model.config.get("decoder_start_token_id")
@@ -245,9 +236,6 @@ def _generate_seq2seq(model, ids, mask, generation_config, rng, return_scores, d
     if decoder_limit is not None and config.max_length > decoder_limit:
         raise InputTooLongError(f"max_length {config.max_length} exceeds the decoder's {decoder_limit} positions: "
                                 "lower max_new_tokens")
-    if config.num_beams > 1 and config.num_return_sequences > config.num_beams:
-        raise ValueError(f"num_return_sequences ({config.num_return_sequences}) must be <= num_beams "
-                         f"({config.num_beams})")
     sb = length_bucket(width, limit)
     bb = batch_bucket(batch)
     pad = config.effective_pad_token_id
@@ -275,18 +263,16 @@ def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, sta
     variables = {"params": params}
     encoded = module.apply(variables, src, src_mask, method="encode")
     cache = module.apply(variables, batch, total, encoded, src_mask, method="init_cache")
-    slot_mask = jnp.ones((batch, total), jnp.int32)
-    apply = lambda ids, cache, index, pos: module.apply(  # noqa: E731
-        variables, ids, cache, index, slot_mask[: ids.shape[0]], pos, method="decode")
-    first = jnp.full((batch, 1), start, jnp.int32)
-    logits, cache = apply(first, cache, 0, jnp.zeros((batch, 1), jnp.int32))
 
     def step_fn(tokens, cache, step):
-        pos = jnp.full((tokens.shape[0], 1), step, jnp.int32)
-        logits, cache = module.apply(variables, tokens[:, None], cache, step,
-                                     jnp.ones((tokens.shape[0], total), jnp.int32), pos, method="decode")
+        # the decoder has no padding: every slot is real, positions are slots
+        rows = tokens.shape[0]                   # batch, or batch * beams
+        logits, cache = module.apply(variables, tokens[:, None], cache, step, jnp.ones((rows, total), jnp.int32),
+                                     jnp.full((rows, 1), step, jnp.int32), method="decode")
         return logits[:, -1], cache
 
+    first_logits, cache = step_fn(jnp.full((batch,), start, jnp.int32), cache, 0)   # the decoder start token
+
     buffer = jnp.zeros((batch, total), jnp.int32).at[:, 0].set(start)
-    out = search(step_fn, logits[:, -1], cache, buffer, 1, config, dynamic, rng=rng, debug=debug)
+    out = search(step_fn, first_logits, cache, buffer, 1, config, dynamic, rng=rng, debug=debug)
     return out.sequences, out.scores, out.length
