@@ -1,8 +1,9 @@
 """Building a `tokenizers.Tokenizer` from vocabulary files when a checkpoint
 ships no tokenizer.json: WordPiece (vocab.txt), byte-level BPE (vocab.json +
 merges.txt) and SentencePiece models (spiece.model, sentencepiece.bpe.model,
-source.spm). Each builder mirrors the transformers 5 tokenizer class for that
-layout, so ids match transformers' fast tokenizers.
+source.spm / target.spm). Each builder mirrors the transformers 5 tokenizer
+class for that layout (T5, XLM-R, ALBERT, mBART, mBART-50, M2M100, Marian), so
+ids match transformers'.
 
 Every builder returns `(backend, default_special_tokens, template)`: the
 template (`None`: no special tokens added) is set once the special tokens'
@@ -11,11 +12,14 @@ ids are known, by `set_template`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 
-from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE, Unigram, WordPiece
+
+from jaxnlp.tokenization import languages
 
 BERT_SPECIALS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                  "mask_token": "[MASK]"}
@@ -35,6 +39,7 @@ TEMPLATES = {
     "bert": ("cls:0 $A:0 sep:0", "cls:0 $A:0 sep:0 $B:1 sep:1"),
     "roberta": ("cls $A sep", "cls $A sep sep $B sep"),
     "eos": ("$A eos", "$A eos $B eos"),
+    "marian": ("$A eos", "$A $B eos"),  # MarianTokenizer: no eos between the texts of a pair
 }
 
 
@@ -104,22 +109,50 @@ def byte_level_bpe(directory: str, config: dict, model_type: str | None):
 
 
 SENTENCEPIECE_FILES = ("spiece.model", "sentencepiece.bpe.model", "source.spm")
+FAIRSEQ_SPECIALS = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+M2M100_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "unk_token": "<unk>",
+                   "pad_token": "<pad>"}
+MBART_KINDS = {"mbart": languages.MBART_CODES, "mbart50": languages.MBART50_CODES}
 
 
-def sentencepiece(directory: str, config: dict, model_type: str | None):
-    """A SentencePiece model -> Unigram (or BPE) tokenizer with a Metaspace
-    pre-tokenizer, laid out like transformers: T5 (`A </s>`, extra ids),
-    XLM-R (fairseq ids, `<s> A </s>`), Marian (ids from vocab.json, `A </s>`),
-    ALBERT (`[CLS] A [SEP]`), else the model's own pieces and no template."""
-    from sentencepiece import sentencepiece_model_pb2  # needs protobuf (an orbax dependency)
-
+def sentencepiece_layout(directory: str, model_type: str | None) -> tuple[str, str]:
+    """`(file, layout)`: the SentencePiece model file of a directory and how
+    the tokenizer is laid out around it: "marian" (source.spm + vocab.json),
+    "m2m_100" (sentencepiece.bpe.model + vocab.json), "mbart" / "mbart50",
+    "xlm-roberta" (fairseq numbering), "t5", "albert" or "plain"."""
     name = next(n for n in SENTENCEPIECE_FILES if os.path.isfile(os.path.join(directory, n)))
-    proto = sentencepiece_model_pb2.ModelProto()
-    with open(os.path.join(directory, name), "rb") as f:
-        proto.ParseFromString(f.read())
+    has_vocab = os.path.isfile(os.path.join(directory, "vocab.json"))
+    if name == "source.spm" and has_vocab:
+        return name, "marian"
+    if model_type in MBART_KINDS:
+        return name, model_type
+    if model_type in ("xlm-roberta", "xlm-roberta-xl"):
+        return name, "xlm-roberta"
+    if name == "sentencepiece.bpe.model":
+        return name, "m2m_100" if model_type == "m2m_100" or has_vocab else "xlm-roberta"
+    if model_type in T5_STYLE or (model_type is None and name == "spiece.model"):
+        return name, "t5"
+    return name, "albert" if model_type == "albert" else "plain"
+
+
+def sentencepiece(directory: str, config: dict, model_type: str | None, *, target: bool = False):
+    """A SentencePiece model -> Unigram (or BPE) tokenizer with a Metaspace
+    pre-tokenizer, laid out (`sentencepiece_layout`) like transformers: T5
+    (`A </s>`, extra ids), XLM-R (fairseq ids, `<s> A </s>`), mBART /
+    mBART-50 (fairseq ids, language codes before `<mask>`), M2M100
+    (SentencePiece segments, vocab.json numbers, `__xx__` language tokens after
+    the vocabulary), Marian (the same with source.spm, or target.spm when
+    `target`), ALBERT (`[CLS] A [SEP]`), else the model's own pieces and no
+    template. The language templates of mBART and M2M100 are the Tokenizer's
+    (they follow src_lang / tgt_lang)."""
+    name, layout = sentencepiece_layout(directory, model_type)
+    vocab_json = os.path.join(directory, "vocab.json")
+    if layout == "marian" and target and os.path.isfile(os.path.join(directory, "target.spm")):
+        name = "target.spm"
+    proto = _read_spm(os.path.join(directory, name))
     pieces = [(p.piece, p.score) for p in proto.pieces]
     spec = proto.trainer_spec
-    unk_id, template, extra = spec.unk_id, None, []
+    unk_id, template, extra, model = spec.unk_id, None, [], None
     # control pieces are special tokens, user-defined ones are added (never split) tokens
     added = [AddedToken(p.piece, special=p.type == 3, normalized=False) for p in proto.pieces if p.type in (3, 4)]
     specials = {"unk_token": spec.unk_piece or "<unk>"}
@@ -129,42 +162,56 @@ def sentencepiece(directory: str, config: dict, model_type: str | None):
         specials["eos_token"] = spec.eos_piece or "</s>"
     if spec.pad_id >= 0:
         specials["pad_token"] = spec.pad_piece or "<pad>"
+    normalizer = normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap) \
+        if proto.normalizer_spec.precompiled_charsmap else None
 
-    if name == "source.spm" and os.path.isfile(os.path.join(directory, "vocab.json")):
-        # Marian: SentencePiece segments, vocab.json numbers the pieces
-        with open(os.path.join(directory, "vocab.json"), encoding="utf-8") as f:
-            ids = json.load(f)
-        scores = dict(pieces)
-        floor = min(scores.values(), default=0.0) - 10.0  # pieces the source model lacks: never chosen
-        by_id = sorted(ids.items(), key=lambda kv: kv[1])
-        if [i for _, i in by_id] != list(range(len(by_id))):
-            raise ValueError(f"{directory}/vocab.json ids are not 0..{len(by_id) - 1}")
-        pieces = [(p, scores.get(p, floor)) for p, _ in by_id]
+    if layout == "marian":
+        # Marian: SentencePiece segments, vocab.json (or target_vocab.json) numbers the pieces
+        ids_file = vocab_json
+        if target and config.get("separate_vocabs") and os.path.isfile(os.path.join(directory, "target_vocab.json")):
+            ids_file = os.path.join(directory, "target_vocab.json")
+        ids = _read_vocab(ids_file)
         specials = dict(T5_SPECIALS)
-        unk_id = ids.get(specials["unk_token"], 0)
+        model = _numbered_spm_model(proto, ids, _content(config.get("unk_token")) or specials["unk_token"], ids_file)
         added = [AddedToken(p, special=False, normalized=False) for p in ids if p.startswith(">>") and p.endswith("<<")]
-        template = "eos"
-    elif name == "sentencepiece.bpe.model" or model_type in ("xlm-roberta", "xlm-roberta-xl"):
+        template = "marian"
+    elif layout == "m2m_100":
+        # M2M100: SentencePiece segments, vocab.json (fairseq's dictionary) numbers the pieces,
+        # then one token per language (__en__) follows the vocabulary
+        ids = _read_vocab(vocab_json)
+        specials = dict(M2M100_SPECIALS)
+        model = _numbered_spm_model(proto, ids, _content(config.get("unk_token")) or "<unk>", vocab_json)
+        codes = languages.language_codes("m2m_100", config)
+        added = [AddedToken(t, special=True, normalized=False) for t in codes.tokens.values()]
+    elif layout in MBART_KINDS:
+        # mBART: fairseq numbering, the language codes after the pieces, <mask> last
+        codes = MBART_KINDS[layout]
+        pieces = FAIRSEQ_SPECIALS + pieces[3:] + [(c, 0.0) for c in codes] + [("<mask>", 0.0)]
+        unk_id, specials, template = 3, dict(ROBERTA_SPECIALS), None
+        added = [AddedToken(c, special=True, normalized=False) for c in codes]
+        added.append(AddedToken("<mask>", special=True, normalized=False, lstrip=True))
+        model = Unigram(pieces, unk_id, False)
+    elif layout == "xlm-roberta":
         # fairseq numbering: <s> <pad> </s> <unk>, the pieces from id 3 on (shifted by one), <mask> last
-        pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + pieces[3:] + [("<mask>", 0.0)]
+        pieces = FAIRSEQ_SPECIALS + pieces[3:] + [("<mask>", 0.0)]
         unk_id, specials, added, template = 3, dict(ROBERTA_SPECIALS), [], "roberta"
-    elif model_type in T5_STYLE or (model_type is None and name == "spiece.model"):
+    elif layout == "t5":
         n_extra = int(config.get("extra_ids", 100))
         extra = [f"<extra_id_{i}>" for i in reversed(range(n_extra))]  # <extra_id_0> gets the last id
         specials, template = dict(T5_SPECIALS), "eos"
-    elif model_type == "albert":
+    elif layout == "albert":
         specials, template = dict(ALBERT_SPECIALS), "bert"
 
-    if spec.model_type == 2 and name != "sentencepiece.bpe.model" and name != "source.spm":
+    if model is None and spec.model_type == 2 and name != "sentencepiece.bpe.model":
         vocab = {p: i for i, (p, _) in enumerate(pieces)}
         model = BPE(vocab, _merges_by_score(proto, vocab), unk_token=spec.unk_piece or "<unk>",
                     fuse_unk=True, byte_fallback=spec.byte_fallback)
-    else:
+    elif model is None:
         model = Unigram(pieces, unk_id, spec.byte_fallback)
     backend = Tokenizer(model)
-    if proto.normalizer_spec.precompiled_charsmap:
-        backend.normalizer = normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)
-    if model_type == "albert":  # AlbertTokenizer: `` and '' as ", accents stripped, lower case
+    if normalizer is not None:
+        backend.normalizer = normalizer
+    if layout == "albert":  # AlbertTokenizer: `` and '' as ", accents stripped, lower case
         steps = [normalizers.Replace("``", '"'), normalizers.Replace("''", '"')]
         if not config.get("keep_accents", False):
             steps += [normalizers.NFKD(), normalizers.StripAccents()]
@@ -177,10 +224,89 @@ def sentencepiece(directory: str, config: dict, model_type: str | None):
         pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=prepend, split=True),
     ])
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=prepend, split=True)
+    if layout in MBART_KINDS:
+        mbart_pipeline(backend, layout)
     backend.add_special_tokens([t for t in added if t.special])
     backend.add_tokens([t for t in added if not t.special])
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in extra])
     return backend, specials, template
+
+
+def mbart_pipeline(backend: Tokenizer, kind: str) -> None:
+    """Give an mBART backend the normalizer, pre-tokenizer and decoder that
+    transformers 5 gives it, whatever its tokenizer.json says: MBartTokenizer
+    has no normalizer at all (no NFKC), MBart50Tokenizer keeps the
+    SentencePiece charsmap and squeezes runs of spaces."""
+    if kind == "mbart":
+        backend.normalizer = None
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+        ])
+    else:
+        charsmap = _precompiled_charsmap(backend.normalizer)
+        steps = [normalizers.Replace(Regex(" {2,}"), " ")]
+        if charsmap:
+            steps.insert(0, normalizers.Precompiled(charsmap))
+        backend.normalizer = normalizers.Sequence(steps)
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+
+
+def _precompiled_charsmap(normalizer) -> bytes | None:
+    """The SentencePiece charsmap of a Precompiled normalizer (or one in a Sequence)."""
+    if normalizer is None:
+        return None
+    stack = [json.loads(normalizer.__getstate__())]
+    while stack:
+        state = stack.pop(0)
+        if state.get("type") == "Sequence":
+            stack[:0] = state.get("normalizers", [])
+        elif state.get("type") == "Precompiled" and state.get("precompiled_charsmap"):
+            return base64.b64decode(state["precompiled_charsmap"])
+    return None
+
+
+def _read_spm(path: str):
+    from sentencepiece import sentencepiece_model_pb2  # needs protobuf (an orbax dependency)
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    with open(path, "rb") as f:
+        try:
+            proto.ParseFromString(f.read())
+        except Exception as e:  # protobuf's DecodeError names no file
+            raise ValueError(f"{path} is not a SentencePiece model: {e}") from e
+    return proto
+
+
+def _read_vocab(path: str) -> dict[str, int]:
+    with open(path, encoding="utf-8") as f:
+        try:
+            ids = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(ids, dict) or not all(isinstance(i, int) for i in ids.values()):
+        raise ValueError(f"{path} must map tokens to int ids")
+    if sorted(ids.values()) != list(range(len(ids))):
+        raise ValueError(f"{path} ids are not 0..{len(ids) - 1}")
+    return ids
+
+
+def _numbered_spm_model(proto, ids: dict[str, int], unk: str, where: str):
+    """A model that segments text as the SentencePiece model `proto` does and
+    numbers the pieces by `ids` (vocab.json), as MarianTokenizer and
+    M2M100Tokenizer do (they look each SentencePiece piece up in vocab.json)."""
+    if unk not in ids:
+        raise ValueError(f"{where} has no unknown token {unk!r}")
+    if proto.trainer_spec.model_type == 2:  # BPE: merges ranked by score, kept where vocab.json has all three
+        merges = [(a, b) for a, b in _merges_by_score(proto, ids) if a in ids and b in ids and a + b in ids]
+        return BPE(dict(ids), merges, unk_token=unk, fuse_unk=True, byte_fallback=proto.trainer_spec.byte_fallback)
+    scores = {p.piece: p.score for p in proto.pieces}
+    # a piece the SentencePiece model lacks scores below any segmentation into the model's own pieces
+    floor = min(0.0, min(scores.values(), default=0.0)) - 10.0
+    by_id = sorted(ids.items(), key=lambda kv: kv[1])
+    pieces = [(p, scores[p] if p in scores else floor * max(len(p), 1)) for p, _ in by_id]
+    return Unigram(pieces, ids[unk], proto.trainer_spec.byte_fallback)
 
 
 def _merges_by_score(proto, vocab: dict[str, int]) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ import os
 import tokenizers
 from tokenizers import AddedToken
 
-from jaxnlp.tokenization import builders
+from jaxnlp.tokenization import builders, languages
 from jaxnlp.tokenization.tokenizer import SPECIAL_TOKEN_NAMES, Tokenizer
 
 # what a hub download fetches: tokenizer and config files, never weights
@@ -28,14 +28,15 @@ NO_TYPE_ID_MODELS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "d
                      "gptj", "gpt_neox", "opt", "bloom", "llama", "mistral", "bart", "mbart", "t5", "mt5", "umt5",
                      "longt5", "marian", "pegasus", "longformer", "led", "mpnet", "m2m_100", "blenderbot",
                      "blenderbot-small", "prophetnet", "fsmt", "reformer", "ctrl", "openai-gpt", "xglm",
-                     "roberta-prelayernorm", "data2vec-text", "ibert"}
+                     "roberta-prelayernorm", "data2vec-text", "ibert", "mbart50"}
 # learned positions offset by padding_idx + 1: max_position_embeddings 514 -> 512 tokens
 POSITION_OFFSET_MODELS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet",
                           "roberta-prelayernorm", "data2vec-text", "ibert"}
 # tokenizer_config.json's tokenizer_class -> model type, for directories without config.json
 CLASS_MODEL_TYPES = {"Bert": "bert", "DistilBert": "distilbert", "Electra": "electra", "MobileBert": "mobilebert",
                      "Albert": "albert", "Roberta": "roberta", "XLMRoberta": "xlm-roberta", "Camembert": "camembert",
-                     "Longformer": "longformer", "Bart": "bart", "GPT2": "gpt2", "T5": "t5", "Marian": "marian"}
+                     "Longformer": "longformer", "Bart": "bart", "GPT2": "gpt2", "T5": "t5", "Marian": "marian",
+                     "MBart": "mbart", "MBart50": "mbart50", "M2M100": "m2m_100"}
 SANE_MAX_LENGTH = 1_000_000  # transformers writes 1e30 for "no limit"
 
 # special tokens recognised by name among tokenizer.json's special added tokens
@@ -50,18 +51,26 @@ KNOWN_SPECIALS = {
 }
 
 
-def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None) -> Tokenizer:
-    """Load the tokenizer of a checkpoint directory or a Hugging Face hub id."""
+def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None, *,
+                   src_lang: str | None = None, tgt_lang: str | None = None) -> Tokenizer:
+    """Load the tokenizer of a checkpoint directory or a Hugging Face hub id.
+
+    `src_lang` / `tgt_lang`: the languages of a multilingual encoder-decoder
+    (mBART "en_XX", M2M100 "en"), over tokenizer_config.json's; an unknown code
+    is a ValueError."""
     directory = resolve_tokenizer_dir(path_or_id, revision)
     tok_config = _read_json(directory, "tokenizer_config.json")
     config = _read_json(directory, "config.json")
     model_type = config.get("model_type")
     class_type = CLASS_MODEL_TYPES.get(str(tok_config.get("tokenizer_class", "")).removesuffix("Fast")
                                        .removesuffix("Tokenizer"))
+    # the layout: config.json's model type, but the tokenizer class tells mBART-50 from mBART
+    kind = "mbart50" if class_type == "mbart50" else (model_type or class_type)
 
     def has(name: str) -> bool:
         return os.path.isfile(os.path.join(directory, name))
 
+    build = target_backend = layout = None
     if has("tokenizer.json"):
         path = os.path.join(directory, "tokenizer.json")
         try:
@@ -70,6 +79,9 @@ def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None) -
             raise ValueError(f"cannot read {path}: {e}") from e
         defaults, template = _specials_in_tokenizer_json(backend), None
         type_ids_guess = _post_processor_has_type_ids(backend)
+        if kind in builders.MBART_KINDS:
+            builders.mbart_pipeline(backend, kind)  # as transformers 5 rebuilds it
+            defaults = {**defaults, **builders.ROBERTA_SPECIALS}  # (its template ends with en_XX, not an eos)
     else:
         if has("vocab.txt"):
             build = builders.wordpiece
@@ -81,11 +93,23 @@ def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None) -
             raise FileNotFoundError(
                 f"no tokenizer files in {directory}: expected tokenizer.json, vocab.txt, vocab.json + merges.txt, "
                 f"or a SentencePiece model ({', '.join(builders.SENTENCEPIECE_FILES)})")
-        backend, defaults, template = build(directory, tok_config, model_type or class_type)
+        if build is builders.sentencepiece:
+            layout = builders.sentencepiece_layout(directory, kind)[1]
+            kind = "m2m_100" if layout == "m2m_100" else kind
+        backend, defaults, template = build(directory, tok_config, kind)
         type_ids_guess = template == "bert"
 
     special_tokens = _add_special_tokens(backend, directory, tok_config, defaults)
     builders.set_template(backend, template, special_tokens, tok_config)
+    if layout == "marian" and has("target.spm"):
+        # Marian: target texts are segmented by target.spm (numbered by the same or a target vocab.json)
+        target_backend, _, _ = builders.sentencepiece(directory, tok_config, kind, target=True)
+        _add_special_tokens(target_backend, directory, tok_config, defaults)
+        builders.set_template(target_backend, template, special_tokens, tok_config)
+    codes = languages.language_codes(kind, tok_config)
+    if codes is not None and any(backend.token_to_id(t) is None for t in codes.tokens.values()):
+        raise ValueError(f"{directory}: a {kind} tokenizer without the language tokens "
+                         f"{[t for t in codes.tokens.values() if backend.token_to_id(t) is None][:8]}")
     return Tokenizer(
         backend,
         special_tokens,
@@ -94,7 +118,17 @@ def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None) -
         clean_up_tokenization_spaces=tok_config.get("clean_up_tokenization_spaces", False),
         padding_side=tok_config.get("padding_side", "right"),
         truncation_side=tok_config.get("truncation_side", "right"),
+        target_backend=target_backend,
+        languages=codes,
+        src_lang=src_lang if src_lang is not None or codes is None else _str_or_none(tok_config.get("src_lang")),
+        tgt_lang=tgt_lang if tgt_lang is not None or codes is None else _str_or_none(tok_config.get("tgt_lang")),
+        # transformers' MarianTokenizer and M2M100Tokenizer (SentencePiece in Python) decode between special tokens
+        special_token_suffix={"marian": " ", "m2m_100": ""}.get(layout),
     )
+
+
+def _str_or_none(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def resolve_tokenizer_dir(path_or_id: str | os.PathLike, revision: str | None = None) -> str:
@@ -161,9 +195,11 @@ def _add_special_tokens(backend, directory: str, tok_config: dict, defaults: dic
         token = _added_token(configured.get(key)) or _added_token(defaults.get(key))
         special_tokens[key] = token.content if token is not None else None
         add(token)
-    extra = configured.get("additional_special_tokens")
-    for value in extra if isinstance(extra, list) else ():
-        add(_added_token(value))
+    for key in ("additional_special_tokens", "extra_special_tokens"):  # the name in transformers 4 and 5
+        extra = configured.get(key)
+        extra = list(extra.values()) if isinstance(extra, dict) else extra
+        for value in extra if isinstance(extra, list) else ():
+            add(_added_token(value))
     for token in new:  # one at a time, so that new ids follow this order
         (backend.add_special_tokens if token.special else backend.add_tokens)([token])
     return special_tokens

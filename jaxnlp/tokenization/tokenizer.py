@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import tokenizers
+from tokenizers import processors
 
 from jaxnlp.buckets import length_bucket
 from jaxnlp.errors import InputTooLongError
+from jaxnlp.tokenization.languages import LanguageCodes
 
 SPECIAL_TOKEN_NAMES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 
@@ -28,16 +30,28 @@ class Tokenizer:
     """Text -> padded numpy batches, ids -> text.
 
     `tok(texts, text_pair=None, add_special_tokens=True, max_length=None,
-    truncation=True, padding=True)` returns a dict of numpy arrays:
-    `input_ids`, `attention_mask` (int32 [n, L]), `token_type_ids` (int32
-    [n, L], only when the model uses them) and `offset_mapping` (int32
-    [n, L, 2]: character offsets into the text, or into the pair text for its
-    tokens; (0, 0) for special tokens and padding).
+    truncation=True, padding=True, *, text_target=None, src_lang=None,
+    tgt_lang=None)` returns a dict of numpy arrays: `input_ids`,
+    `attention_mask` (int32 [n, L]), `token_type_ids` (int32 [n, L], only
+    when the model uses them) and `offset_mapping` (int32 [n, L, 2]:
+    character offsets into the text, or into the pair text for its tokens;
+    (0, 0) for special tokens and padding); with `text_target`, also `labels`
+    (the target texts' ids, as transformers' `text_target`).
 
     Attributes: `<name>_token` / `<name>_token_id` for bos, eos, unk, sep,
     pad, cls, mask (None where the tokenizer has none), `vocab_size`,
     `model_max_length` (None: no limit), `model_input_names`, `padding_side`
-    ("right" or "left") and `truncation_side`.
+    ("right" or "left") and `truncation_side`; for multilingual
+    encoder-decoders (mBART, mBART-50, M2M100) `src_lang`, `tgt_lang`,
+    `lang_code_to_id` and `get_lang_id(lang)`.
+
+    Encoder-decoder models: `target_backend` segments target texts (Marian's
+    target.spm; by default the source backend does) and decodes ids (the model
+    generates target ids); `languages` says how language codes mark a text;
+    `special_token_suffix` (not None) makes `decode` work as transformers'
+    SentencePiece-in-Python tokenizers (MarianTokenizer: " ", M2M100Tokenizer:
+    ""): the text between special tokens is decoded run by run, each special
+    token is followed by the suffix, and the result is stripped.
     """
 
     def __init__(
@@ -50,16 +64,26 @@ class Tokenizer:
         clean_up_tokenization_spaces: bool = False,
         padding_side: str = "right",
         truncation_side: str = "right",
+        target_backend: tokenizers.Tokenizer | None = None,
+        languages: LanguageCodes | None = None,
+        src_lang: str | None = None,
+        tgt_lang: str | None = None,
+        special_token_suffix: str | None = None,
     ):
         backend.no_truncation()
         backend.no_padding()
         self._backend = backend
-        self._lock = threading.Lock()  # truncation is set on the backend per call
+        self._target_backend = backend if target_backend is None else target_backend
+        self._target_backend.no_truncation()
+        self._target_backend.no_padding()
+        self._lock = threading.Lock()  # truncation (and a language template) is set on the backend per call
         special_tokens = special_tokens or {}
         for name in SPECIAL_TOKEN_NAMES:
             token = special_tokens.get(f"{name}_token")
             setattr(self, f"{name}_token", token)
             setattr(self, f"{name}_token_id", None if token is None else backend.token_to_id(token))
+        pad = special_tokens.get("pad_token")
+        self._target_pad_id = None if pad is None else self._target_backend.token_to_id(pad)
         self.model_max_length = model_max_length
         self.model_input_names = ["input_ids", "token_type_ids", "attention_mask"] if has_token_type_ids \
             else ["input_ids", "attention_mask"]
@@ -68,6 +92,108 @@ class Tokenizer:
             type(backend.model).__name__ != "BPE"
         self.padding_side = padding_side
         self.truncation_side = truncation_side
+        self._special_token_suffix = special_token_suffix
+
+        self._languages = languages
+        self._processors: dict[tuple[bool, str], processors.PostProcessor] = {}
+        self._src_lang = self._tgt_lang = None
+        if languages is not None:
+            if self.eos_token_id is None:
+                raise ValueError("a tokenizer with language codes needs an eos token")
+            missing = [t for t in languages.tokens.values() if backend.token_to_id(t) is None]
+            if missing or not languages.tokens:
+                raise ValueError(f"language tokens not in the vocabulary: {missing[:10] or 'none given'}")
+            default = languages.default_source if languages.default_source in languages.tokens \
+                else next(iter(languages.tokens))
+            self.src_lang = default if src_lang is None else src_lang
+            self.tgt_lang = tgt_lang
+        elif src_lang is not None or tgt_lang is not None:
+            self._no_languages()
+
+    # -- languages ---------------------------------------------------------
+    def _no_languages(self):
+        raise ValueError("this tokenizer has no language codes (mBART, mBART-50 and M2M100 tokenizers have them); "
+                         "do not pass src_lang or tgt_lang")
+
+    @property
+    def src_lang(self) -> str | None:
+        """The source language code (mBART "en_XX", M2M100 "en"), put on every text."""
+        return self._src_lang
+
+    @src_lang.setter
+    def src_lang(self, lang: str) -> None:
+        if self._languages is None:
+            self._no_languages()
+        code = self._languages.code(lang, "source language code")
+        with self._lock:
+            self._src_lang = code
+            self._backend.post_processor = self._processor(False, code)
+
+    @property
+    def tgt_lang(self) -> str | None:
+        """The target language code put on `text_target` texts (None: mBART takes
+        the source language, M2M100 needs one)."""
+        return self._tgt_lang
+
+    @tgt_lang.setter
+    def tgt_lang(self, lang: str | None) -> None:
+        if self._languages is None:
+            if lang is None:
+                return
+            self._no_languages()
+        self._tgt_lang = None if lang is None else self._languages.code(lang, "target language code")
+
+    @property
+    def lang_code_to_id(self) -> dict[str, int]:
+        """Language code -> the id of its token ({} for tokenizers without languages)."""
+        if self._languages is None:
+            return {}
+        return {code: self._backend.token_to_id(token) for code, token in self._languages.tokens.items()}
+
+    def get_lang_token(self, lang: str) -> str:
+        """The token of a language code ("en" -> "__en__" for M2M100, "en_XX" -> "en_XX" for mBART)."""
+        if self._languages is None:
+            self._no_languages()
+        return self._languages.tokens[self._languages.code(lang)]
+
+    def get_lang_id(self, lang: str) -> int:
+        """The id of a language's token: the `forced_bos_token_id` that makes a
+        multilingual model generate that language. ValueError if unknown."""
+        return self._backend.token_to_id(self.get_lang_token(lang))
+
+    def _processor(self, target: bool, code: str):
+        """The template that marks a text as language `code` (cached)."""
+        key = (target, code)
+        if key not in self._processors:
+            backend = self._target_backend if target else self._backend
+            token = self._languages.tokens[code]
+            eos = self.eos_token
+            if self._languages.prefix:
+                single, pair = [token, "$A", eos], [token, "$A", "$B", eos]
+            else:
+                single, pair = ["$A", eos, token], ["$A", "$B", eos, token]
+            self._processors[key] = processors.TemplateProcessing(
+                single=single, pair=pair,
+                special_tokens=[(token, backend.token_to_id(token)), (eos, backend.token_to_id(eos))])
+        return self._processors[key]
+
+    def _language(self, target: bool, src_lang: str | None, tgt_lang: str | None) -> str | None:
+        """The language code to put on a text (None: this tokenizer has no languages)."""
+        if self._languages is None:
+            if src_lang is not None or tgt_lang is not None:
+                self._no_languages()
+            return None
+        src = self._src_lang if src_lang is None else self._languages.code(src_lang, "source language code")
+        if not target:
+            return src
+        if tgt_lang is not None:
+            return self._languages.code(tgt_lang, "target language code")
+        if self._tgt_lang is not None:
+            return self._tgt_lang
+        if self._languages.target_defaults_to_source:
+            return src
+        raise ValueError("text_target needs a target language: pass tgt_lang= or set tokenizer.tgt_lang "
+                         f"(one of {', '.join(list(self._languages.tokens)[:8])}, ...)")
 
     # -- vocabulary --------------------------------------------------------
     @property
@@ -98,28 +224,40 @@ class Tokenizer:
         return [self.convert_tokens_to_ids(t) for t in tokens]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
-        """Id(s) -> token(s) (None for an id outside the vocabulary)."""
+        """Id(s) -> token(s) (None for an id outside the vocabulary). Ids are read
+        as target ids, like `decode` (the same as source ids but for Marian with
+        separate vocabularies)."""
+        backend = self._target_backend
         if isinstance(ids, (int, np.integer)):
-            return self._backend.id_to_token(int(ids))
-        special = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self._backend.id_to_token(int(i)) for i in ids if int(i) not in special]
+            return backend.id_to_token(int(ids))
+        special = {i for i, t in backend.get_added_tokens_decoder().items() if t.special} \
+            if skip_special_tokens else set()
+        return [backend.id_to_token(int(i)) for i in ids if int(i) not in special]
 
     # -- encoding ----------------------------------------------------------
-    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True) -> list[int]:
-        """Ids of one text (no padding, no truncation)."""
+    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True, *,
+               target: bool = False, src_lang: str | None = None, tgt_lang: str | None = None) -> list[int]:
+        """Ids of one text (no padding, no truncation); `target=True` encodes it
+        as a target text (the labels of a seq2seq pair)."""
         for name, value in (("text", text), ("text_pair", text_pair)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-        return self._backend.encode(text, text_pair, add_special_tokens=add_special_tokens).ids
+        lang = self._language(bool(target), src_lang, tgt_lang)
+        inputs = [text if text_pair is None else (text, text_pair)]
+        return self._encode_batch(inputs, add_special_tokens, None, bool(target), lang)[0][0].ids
 
     def __call__(
         self,
-        texts: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
         text_pair: str | Sequence[str] | None = None,
         add_special_tokens: bool = True,
         max_length: int | None = None,
         truncation: bool = True,
         padding: bool | str = True,
+        *,
+        text_target: str | Sequence[str] | None = None,
+        src_lang: str | None = None,
+        tgt_lang: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Encode a text or a list of texts (optionally with pair texts).
 
@@ -130,8 +268,13 @@ class Tokenizer:
         `max_length`, else `model_max_length`. Rows over the limit are
         truncated (longest first for pairs, special tokens kept) when
         `truncation` is True, else `InputTooLongError` is raised.
+
+        Encoder-decoders: `text_target` (one per text) adds `labels`, the
+        target texts' ids padded (with the pad id) and truncated the same way;
+        with `texts` None the target texts alone come back as `input_ids` etc.
+        `src_lang` / `tgt_lang` override the tokenizer's languages for this call
+        (mBART: `X </s> en_XX`; mBART-50, M2M100: `en_XX X </s>`, `__en__ X </s>`).
         """
-        texts, pairs = self._check_inputs(texts, text_pair)
         limit = self._check_limit(max_length)
         if padding not in (True, False, "bucket", "longest", "max_length"):
             raise ValueError(f"padding must be True, False, 'bucket', 'longest' or 'max_length', got {padding!r}")
@@ -139,39 +282,78 @@ class Tokenizer:
             raise ValueError("padding='max_length' needs max_length (this tokenizer has no model_max_length)")
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
+        if texts is None and text_target is not None:
+            if text_pair is not None:
+                raise ValueError("text_pair needs texts")
+            targets, _ = self._check_inputs(text_target, None, "text_target")
+            lang = self._language(True, src_lang, tgt_lang)
+            return self._encode_padded(targets, None, add_special_tokens, max_length, limit, truncation, padding,
+                                       True, lang, "text_target")
+        texts, pairs = self._check_inputs(texts, text_pair)
+        targets = None
+        if text_target is not None:
+            targets, _ = self._check_inputs(text_target, None, "text_target")
+            if len(targets) != len(texts):
+                raise ValueError(f"text_target has {len(targets)} items but texts has {len(texts)}")
+        lang = self._language(False, src_lang, tgt_lang)
+        target_lang = None if targets is None else self._language(True, src_lang, tgt_lang)
+        out = self._encode_padded(texts, pairs, add_special_tokens, max_length, limit, truncation, padding,
+                                  False, lang, "texts")
+        if targets is not None:
+            labels = self._encode_padded(targets, None, add_special_tokens, max_length, limit, truncation, padding,
+                                         True, target_lang, "text_target")
+            out["labels"] = labels["input_ids"]
+        return out
 
-        inputs = texts if pairs is None else list(zip(texts, pairs))
-        truncate = truncation and limit is not None
+    def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
+                      lang: str | None):
+        """`(encodings, number of special tokens a row gets)`, with the backend
+        of the side (`target`) and the template of language `lang`."""
+        backend = self._target_backend if target else self._backend
+        pair = bool(inputs) and isinstance(inputs[0], tuple)
         with self._lock:
             try:
-                if truncate:
-                    self._backend.enable_truncation(limit, strategy="longest_first", direction=self.truncation_side)
-                encodings = self._backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+                if lang is not None:
+                    backend.post_processor = self._processor(target, lang)
+                if truncate_to is not None:
+                    backend.enable_truncation(truncate_to, strategy="longest_first", direction=self.truncation_side)
+                encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+                n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
             finally:
-                self._backend.no_truncation()
+                backend.no_truncation()
+                if lang is not None and self._src_lang is not None and backend is self._backend:
+                    backend.post_processor = self._processor(False, self._src_lang)
+        return encodings, n_special
+
+    def _encode_padded(self, texts, pairs, add_special_tokens, max_length, limit, truncation, padding, target,
+                       lang, name) -> dict[str, np.ndarray]:
+        inputs = texts if pairs is None else list(zip(texts, pairs))
+        truncate = truncation and limit is not None
+        encodings, n_special = self._encode_batch(inputs, add_special_tokens, limit if truncate else None, target,
+                                                  lang)
         for i, enc in enumerate(encodings if limit is not None else ()):
             if len(enc.ids) > limit:
                 if truncate:  # the special tokens alone do not fit
                     raise ValueError(
-                        f"cannot truncate texts[{i}] to max_length={limit}: the special tokens take "
-                        f"{self._backend.num_special_tokens_to_add(pairs is not None)} positions")
+                        f"cannot truncate {name}[{i}] to max_length={limit}: the special tokens take "
+                        f"{n_special} positions")
                 raise InputTooLongError(
-                    f"texts[{i}] is {len(enc.ids)} tokens long, over the limit of {limit} "
+                    f"{name}[{i}] is {len(enc.ids)} tokens long, over the limit of {limit} "
                     f"({'max_length' if max_length is not None else 'model_max_length'}); "
                     "pass truncation=True or a larger max_length")
-        return self._pad(encodings, limit, padding)
+        return self._pad(encodings, limit, padding, self._target_pad_id if target else self.pad_token_id)
 
-    def _check_inputs(self, texts, text_pair):
+    def _check_inputs(self, texts, text_pair, name: str = "texts"):
         if isinstance(texts, str):
             texts = [texts]
         elif isinstance(texts, (bytes, bytearray)) or not isinstance(texts, (Sequence, np.ndarray)):
-            raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
+            raise TypeError(f"{name} must be a str or a list of str, got {type(texts).__name__}")
         texts = list(texts)
         if not texts:
-            raise ValueError("no texts: got an empty list")
+            raise ValueError(f"no {name}: got an empty list")
         for i, t in enumerate(texts):
             if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+                raise TypeError(f"{name}[{i}] is {type(t).__name__}, expected str")
         if text_pair is None:
             return texts, None
         if isinstance(text_pair, str):
@@ -196,7 +378,7 @@ class Tokenizer:
             raise ValueError(f"max_length must be a positive int, got {max_length!r}")
         return int(max_length)
 
-    def _pad(self, encodings, limit, padding) -> dict[str, np.ndarray]:
+    def _pad(self, encodings, limit, padding, pad_id) -> dict[str, np.ndarray]:
         longest = max(len(e.ids) for e in encodings)
         if padding in (True, "bucket"):
             width = length_bucket(longest, limit)
@@ -205,7 +387,7 @@ class Tokenizer:
         else:
             width = longest
         n = len(encodings)
-        pad_id = self.pad_token_id if self.pad_token_id is not None else 0
+        pad_id = pad_id if pad_id is not None else 0
         ids = np.full((n, width), pad_id, dtype=np.int32)
         mask = np.zeros((n, width), dtype=np.int32)
         type_ids = np.zeros((n, width), dtype=np.int32)
@@ -226,11 +408,27 @@ class Tokenizer:
 
     # -- decoding ----------------------------------------------------------
     def decode(self, ids, skip_special_tokens: bool = True, clean_up_tokenization_spaces: bool | None = None) -> str:
-        """Ids (a list or 1-D array) -> text, as transformers' `decode`."""
+        """Ids (a list or 1-D array) -> text, as transformers' `decode`. Ids are
+        read as target ids (what an encoder-decoder generates); they are the same
+        as source ids but for Marian with separate vocabularies."""
         ids = np.asarray(ids)
         if ids.ndim > 1:
             raise ValueError(f"decode takes one sequence of ids, got shape {ids.shape}; use batch_decode")
-        text = self._backend.decode([int(i) for i in ids.reshape(-1)], skip_special_tokens=skip_special_tokens)
+        ids = [int(i) for i in ids.reshape(-1)]
+        backend = self._target_backend
+        if self._special_token_suffix is None:
+            text = backend.decode(ids, skip_special_tokens=skip_special_tokens)
+        else:
+            special = {i: t.content for i, t in backend.get_added_tokens_decoder().items() if t.special}
+            parts, run = [], []
+            for i in ids:
+                if i not in special:
+                    run.append(i)
+                elif not skip_special_tokens:
+                    parts += [backend.decode(run, skip_special_tokens=False), special[i], self._special_token_suffix]
+                    run = []
+            parts.append(backend.decode(run, skip_special_tokens=False))
+            text = "".join(parts).strip()
         if self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces:
             text = _clean_up_tokenization(text)
         return text
