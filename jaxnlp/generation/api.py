@@ -73,6 +73,9 @@ def _as_prompts(input_ids, attention_mask):
                                  "or use the tokenizer with padding_side='left'")
         input_ids = np.asarray(input_ids)
     ids = np.asarray(input_ids)
+    if ids.size == 0 and ids.ndim in (1, 2) and (ids.ndim == 1 or ids.shape[0] > 0):
+        # [] inside a list, or a [batch, 0] array: numpy gives float64 for `[[]]`
+        raise ValueError("empty input: generation needs at least one token per prompt / source")
     if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
     if ids.ndim == 1:
@@ -82,7 +85,7 @@ def _as_prompts(input_ids, attention_mask):
     if ids.shape[0] == 0:
         raise ValueError("no prompts: input_ids has batch size 0")
     if ids.shape[1] == 0:
-        raise ValueError("empty prompt: decoder-only generation needs at least one token")
+        raise ValueError("empty input: generation needs at least one token per prompt / source")
     if attention_mask is None:
         mask = np.ones_like(ids)
     else:
@@ -156,10 +159,11 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     if config.max_length <= width:
         raise ValueError(f"max_length ({config.max_length}) leaves no room after the {width}-token prompt: "
                          "raise max_new_tokens / max_length")
-    if limit is not None and config.max_length > limit:
+    # the last token is never fed to the model: positions 0 .. max_length - 2 are used
+    if limit is not None and config.max_length - 1 > limit:
         raise InputTooLongError(
             f"prompt ({width} tokens) + {config.max_length - width} new tokens = {config.max_length} "
-            f"exceeds the model's {limit} positions: lower max_new_tokens")
+            f"needs {config.max_length - 1} positions but the model has {limit} positions: lower max_new_tokens")
 
     # Shape buckets: prompt width -> Pb, batch -> power of two.
     pb = length_bucket(width, limit)
@@ -217,9 +221,9 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
 
 
 def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
+    # Only what the checkpoint (generation_config.json / config.json) or the call
+    # sets counts, as in transformers: never a config class default.
     start = config.decoder_start_token_id
-    if start is None:
-        start = model.config.get("decoder_start_token_id")
     if start is None:
         start = config.bos_token_id
     if start is None:
@@ -233,8 +237,10 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     config = config.resolve_lengths(1, max_position_embeddings=decoder_limit)
     if config.max_length <= 1:
         raise ValueError(f"max_length ({config.max_length}) leaves no room for new tokens")
-    if decoder_limit is not None and config.max_length > decoder_limit:
-        raise InputTooLongError(f"max_length {config.max_length} exceeds the decoder's {decoder_limit} positions: "
+    # the last token is never fed to the decoder: positions 0 .. max_length - 2 are used
+    if decoder_limit is not None and config.max_length - 1 > decoder_limit:
+        raise InputTooLongError(f"max_length {config.max_length} needs {config.max_length - 1} decoder positions "
+                                f"but the decoder has {decoder_limit} positions: "
                                 "lower max_new_tokens")
     sb = length_bucket(width, limit)
     bb = batch_bucket(batch)

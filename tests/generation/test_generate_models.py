@@ -323,6 +323,19 @@ def test_bad_input(lms):
         jaxnlp.generate(base, IDS, MASK, max_new_tokens=2)
 
 
+def test_longest_output_that_fits(lms):
+    """The last token is never fed to the model, so prompt + new tokens may be
+    one more than the positions (transformers generates it too); one more
+    token is refused."""
+    lm = lms["gpt2"]
+    new = N_POSITIONS - WIDTH + 1
+    ref = hf_generate(lm.hf, IDS, MASK, do_sample=False, max_new_tokens=new, pad_token_id=PAD)
+    assert ref.shape == (len(IDS), N_POSITIONS + 1)   # no row ended early
+    assert_same(jaxnlp.generate(lm.jx, IDS, MASK, max_new_tokens=new, pad_token_id=PAD), ref)
+    with pytest.raises(InputTooLongError, match=f"{N_POSITIONS} positions"):
+        lm.generate(max_new_tokens=new + 1)
+
+
 # --- fixes for problems these tests found ---------------------------------
 
 
