@@ -36,9 +36,22 @@ def dot_product_attention(q, k, v, mask, *, dtype=jnp.float32, dropout_rng=None,
     `bias` [1|B, N, T, S] is added to the scores before masking (T5's
     relative positions). Scores and softmax run in float32 whatever the
     computation dtype."""
+    return attend(q, k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3), mask, dtype=dtype,
+                  dropout_rng=dropout_rng, dropout_rate=dropout_rate, deterministic=deterministic,
+                  scale=scale, bias=bias)
+
+
+def attend(q, k_t, v, mask, *, dtype=jnp.float32, dropout_rng=None, dropout_rate=0.0, deterministic=True,
+           scale=None, bias=None):
+    """`dot_product_attention` over keys/values in the cache layout: k_t
+    [B, N, H, S] (keys transposed), v [B, N, S, H]. Both products are then
+    plain batched matmuls ([T, H] x [H, S], [T, S] x [S, H] per batch and
+    head), so XLA reads a cache in place instead of transposing all of it at
+    every decoding step."""
     head_dim = q.shape[-1]
     scale = head_dim**-0.5 if scale is None else scale
-    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32) * scale
+    q = q.transpose(0, 2, 1, 3)                                           # [B, N, T, H]
+    scores = jnp.einsum("BNTH,BNHS->BNTS", q, k_t, preferred_element_type=jnp.float32) * scale
     if bias is not None:
         scores = scores + bias.astype(jnp.float32)
     if mask is not None:
@@ -47,13 +60,15 @@ def dot_product_attention(q, k, v, mask, *, dtype=jnp.float32, dropout_rng=None,
     if not deterministic and dropout_rate > 0.0:
         keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
         probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
-    return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(dtype), v)
+    out = jnp.einsum("BNTS,BNSH->BNTH", probs.astype(dtype), v)
+    return out.transpose(0, 2, 1, 3)                                      # [B, T, N, H]
 
 
 def init_kv_cache(batch_size: int, max_length: int, num_heads: int, head_dim: int, dtype=jnp.float32):
-    """An empty key/value cache for one attention layer: {"k", "v"} [B, L, N, H]."""
-    shape = (batch_size, max_length, num_heads, head_dim)
-    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+    """An empty key/value cache for one attention layer, in the layout `attend`
+    reads: {"k": [B, N, H, L] (keys transposed), "v": [B, N, L, H]}."""
+    return {"k": jnp.zeros((batch_size, num_heads, head_dim, max_length), dtype),
+            "v": jnp.zeros((batch_size, num_heads, max_length, head_dim), dtype)}
 
 
 def cached_causal_mask(attention_mask, cache_index, query_length: int):
@@ -69,9 +84,9 @@ def cached_causal_mask(attention_mask, cache_index, query_length: int):
 class MultiHeadAttention(nn.Module):
     """Projections `query`, `key`, `value` (or one fused `qkv`) and `output`
     around scaled dot-product attention. Self-attention when `kv` is None,
-    cross-attention otherwise. With `cache` ({"k", "v"} [B, L, N, H]) the new
-    keys/values are written at `cache_index` and the call returns
-    `(output, cache)`."""
+    cross-attention otherwise. With `cache` (`init_kv_cache`: k [B, N, H, L],
+    v [B, N, L, H]) the new keys/values are written at `cache_index` and the
+    call returns `(output, cache)`."""
 
     num_heads: int
     hidden_size: int
@@ -99,31 +114,34 @@ class MultiHeadAttention(nn.Module):
         self.output = dense(self.hidden_size, "output")
 
     def project_kv(self, kv):
-        """[B, S, D] -> {"k", "v"} [B, S, N, H]: cross-attention keys/values,
-        computed once per source (the encoder-decoders' init_cache)."""
+        """[B, S, D] -> {"k": [B, N, H, S], "v": [B, N, S, H]} (the cache
+        layout): cross-attention keys/values, computed once per source (the
+        encoder-decoders' init_cache)."""
+        k, v = self._split(self.key(kv)), self._split(self.value(kv))
+        return {"k": k.transpose(0, 2, 3, 1), "v": v.transpose(0, 2, 1, 3)}
+
+    def _split(self, t):
         head_dim = self.head_dim or self.hidden_size // self.num_heads
-        split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
-        return {"k": split(self.key(kv)), "v": split(self.value(kv))}
+        return t.reshape(t.shape[:2] + (self.num_heads, head_dim))       # [B, T, N, H]
 
     def __call__(self, x, mask, kv=None, deterministic: bool = True, cache=None, cache_index=None, *,
                  kv_cache=None, bias=None):
         """`kv_cache`: keys/values from `project_kv` (cross-attention without
         projecting the source again); `bias` [1|B, N, T, S]: added to the scores."""
-        head_dim = self.head_dim or self.hidden_size // self.num_heads
-        split = lambda t: t.reshape(t.shape[:2] + (self.num_heads, head_dim))  # noqa: E731
         if self.fused_qkv:
-            q, k, v = (split(t) for t in jnp.split(self.qkv(x), 3, axis=-1))
+            q, k, v = (self._split(t) for t in jnp.split(self.qkv(x), 3, axis=-1))
+            k, v = k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)
         else:
-            q = split(self.query(x))                                      # [B, T, N, H]
+            q = self._split(self.query(x))                                # [B, T, N, H]
             kv = kv_cache if kv_cache is not None else self.project_kv(x if kv is None else kv)
-            k, v = kv["k"], kv["v"]                                       # [B, S, N, H]
+            k, v = kv["k"], kv["v"]                                       # [B, N, H, S], [B, N, S, H]
         if cache is not None:
-            k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=1)
-            v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=1)
-            cache = {"k": k, "v": v}                    # [B, L, N, H]
+            k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=3)
+            v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=2)
+            cache = {"k": k, "v": v}
         rng = None if deterministic or self.dropout_rate == 0.0 else self.make_rng("dropout")
-        out = dot_product_attention(q, k.astype(self.dtype), v.astype(self.dtype), mask, dtype=self.dtype,
-                                    dropout_rng=rng, dropout_rate=self.dropout_rate,
-                                    deterministic=deterministic, scale=self.scale, bias=bias)
+        out = attend(q, k.astype(self.dtype), v.astype(self.dtype), mask, dtype=self.dtype,
+                     dropout_rng=rng, dropout_rate=self.dropout_rate,
+                     deterministic=deterministic, scale=self.scale, bias=bias)
         out = self.output(out.reshape(out.shape[:2] + (-1,)))
         return out if cache is None else (out, cache)
