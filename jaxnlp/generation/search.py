@@ -7,6 +7,9 @@ The searches know no model. The caller runs the prefill and hands over:
       column `step` of the token buffer; returns the next-token logits.
   first_logits [batch, vocab]: the prefill's logits for the first new token.
   cache: pytree from the prefill; every leaf has batch as its leading axis.
+      Beams / returned sequences copy and reorder every leaf except a
+      `jaxnlp.nn.cache.SOURCE` subtree (an encoder-decoder's cross-attention
+      keys/values: one row per source, read by all its rows).
   tokens [batch, max_len] int32: the buffer, prompt in columns [0, prompt_len)
       (left-padded for decoder-only models; the decoder start ids for
       encoder-decoders); later columns are overwritten.
@@ -41,6 +44,7 @@ from jax import lax
 
 from jaxnlp.generation.config import DynamicParams, GenerationConfig
 from jaxnlp.generation.processors import process_scores
+from jaxnlp.nn.cache import map_per_row
 
 __all__ = [
     "StepFn",
@@ -122,6 +126,16 @@ def gather_beams(tree: Any, beam_indices: jax.Array) -> Any:
 
 # -------------------------------------------------------------------- common
 
+def first_argmax(x: jax.Array) -> jax.Array:
+    """`jnp.argmax(x, axis=-1)` (the first maximum; a NaN counts as the
+    maximum) as max, compare, min: XLA's CPU argmax is a (value, index) pair
+    reduction that does not vectorise, 3-4x slower over a vocabulary."""
+    top = jnp.max(x, axis=-1, keepdims=True)
+    hit = (x == top) | jnp.isnan(x)
+    iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+    return jnp.min(jnp.where(hit, iota, x.shape[-1]), axis=-1)
+
+
 
 def _run_loop(cond_fn, body_fn, state, debug: bool):
     if debug:
@@ -199,7 +213,7 @@ def _sampling_loop(step_fn: StepFn, first_logits, cache, tokens, prompt_len, con
     if repeats > 1:
         # transformers' _expand_inputs_for_generation: each row repeated in place
         rep = lambda x: jnp.repeat(x, repeats, axis=0)
-        first_logits, tokens, cache = rep(first_logits), rep(tokens), jax.tree.map(rep, cache)
+        first_logits, tokens, cache = rep(first_logits), rep(tokens), map_per_row(rep, cache)
         prompt_start = None if prompt_start is None else rep(jnp.asarray(prompt_start))
     batch = tokens.shape[0]
 
@@ -219,9 +233,10 @@ def _sampling_loop(step_fn: StepFn, first_logits, cache, tokens, prompt_len, con
         rng = state.rng
         if do_sample:
             rng, key = jax.random.split(rng)
-            next_token = jax.random.categorical(key, scores, axis=-1)          # --> [batch]
+            # jax.random.categorical's Gumbel-max draw, with the faster argmax
+            next_token = first_argmax(scores + jax.random.gumbel(key, scores.shape, scores.dtype))
         else:
-            next_token = jnp.argmax(scores, axis=-1)                           # --> [batch]
+            next_token = first_argmax(scores)                                   # --> [batch]
         next_token = next_token.astype(jnp.int32)
         log_probs = jax.nn.log_softmax(scores, axis=-1)
         token_log_prob = jnp.take_along_axis(log_probs, next_token[:, None], axis=-1)[:, 0]
@@ -293,7 +308,7 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
     [batch, ...], tokens [batch, max_len]); they are copied to every beam here,
     and step_fn then sees rows = batch * beams (beam-major inside a batch row:
     row b * beams + k). The cache is reordered every step with
-    `x[beam_index]` on that flat axis.
+    `x[beam_index]` on that flat axis (all but its `SOURCE` part).
 
     Each step keeps the top 2k candidates (k = beams; (n_eos + 1) * k with
     several eos ids), so candidates that end in eos never starve the live beams.
@@ -339,7 +354,7 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
         is_finished=jnp.zeros((batch, num_beams), bool),
         improvable=jnp.ones((batch,), bool),
         all_hit=jnp.zeros((), bool),
-        cache=jax.tree.map(lambda x: flatten_beam_dim(add_beam_dim(x, num_beams)), cache),
+        cache=map_per_row(lambda x: flatten_beam_dim(add_beam_dim(x, num_beams)), cache),
         rng=rng if do_sample else None,
     )
     first_logits = flatten_beam_dim(add_beam_dim(first_logits, num_beams))      # --> [batch*beams, vocab]
@@ -384,7 +399,7 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
         running_tokens = gather_beams(cand_tokens, keep)                        # --> [batch, beams, max_len]
         source = jnp.take_along_axis(cand_beam, keep, axis=-1)                  # --> [batch, beams]
         flat_source = (source + jnp.arange(batch)[:, None] * num_beams).reshape(-1)
-        cache = jax.tree.map(lambda x: x[flat_source], cache)
+        cache = map_per_row(lambda x: x[flat_source], cache)
 
         # f. finished candidates among the top k join the finished set if good enough
         just_finished = hits & is_top_k[None, :]                                # --> [batch, 2k]

@@ -47,9 +47,24 @@ def attend(q, k_t, v, mask, *, dtype=jnp.float32, dropout_rng=None, dropout_rate
     [B, N, H, S] (keys transposed), v [B, N, S, H]. Both products are then
     plain batched matmuls ([T, H] x [H, S], [T, S] x [S, H] per batch and
     head), so XLA reads a cache in place instead of transposing all of it at
-    every decoding step."""
+    every decoding step. Keys/values with fewer rows than q (a source shared
+    by its beams, see jaxnlp.nn.cache) serve `rows // kv_rows` consecutive
+    query rows each."""
     head_dim = q.shape[-1]
     scale = head_dim**-0.5 if scale is None else scale
+    rows, length = q.shape[:2]
+    if k_t.shape[0] != rows:
+        # keys/values of one source shared by `group` consecutive query rows
+        # (beams, returned sequences: jaxnlp.nn.cache): they become extra queries
+        group = rows // k_t.shape[0]
+        if group * k_t.shape[0] != rows or (mask is not None and mask.shape[0] not in (1, k_t.shape[0])):
+            raise ValueError(f"{rows} query rows over keys/values of {k_t.shape[0]} rows")
+        if bias is not None or (mask is not None and mask.shape[2] != 1) or (
+                not deterministic and dropout_rate > 0.0):
+            raise ValueError("shared keys/values take a key-padding mask only (no bias, no dropout)")
+        q = q.reshape((k_t.shape[0], group * length) + q.shape[2:])
+        out = attend(q, k_t, v, mask, dtype=dtype, scale=scale)
+        return out.reshape((rows, length) + out.shape[2:])
     q = q.transpose(0, 2, 1, 3)                                           # [B, N, T, H]
     scores = jnp.einsum("BNTH,BNHS->BNTS", q, k_t, preferred_element_type=jnp.float32) * scale
     if bias is not None:

@@ -18,9 +18,11 @@ attention projections, which are MultiHeadAttention's `query`, `key`,
 `value`, `output`.
 
 Decoding uses a cache pytree in which every leaf has batch as its leading
-axis: per decoder layer `{"self_attn": {"k", "v"} [B, L, N, H],
-"encoder_attn": {"k", "v"} [B, S, N, H]}`; the cross-attention keys/values
-are projected once from the encoder output (`Seq2SeqDecoder.init_cache`).
+axis: per decoder layer `{"self_attn": {"k", "v"}, "encoder_attn": {"k",
+"v"}}` (`init_kv_cache`'s layout); the cross-attention keys/values are
+projected once from the encoder output (`Seq2SeqDecoder.init_cache`). The
+models' `init_cache` keeps those under `jaxnlp.nn.cache.SOURCE`, one row per
+source however many beams decode it.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ class Seq2SeqLayer(nn.Module):
         return x if self.pre_norm else norm(x)
 
     def cross_kv(self, encoder_hidden):
-        """Cross-attention keys/values {"k", "v"} [B, S, N, H] of the encoder output."""
+        """Cross-attention keys/values of the encoder output (`project_kv`'s layout)."""
         return self.encoder_attn.project_kv(encoder_hidden)
 
     def __call__(self, x, mask, encoder_hidden=None, encoder_mask=None, *, cache=None, cache_index=None,
@@ -288,8 +290,8 @@ class Seq2SeqDecoder(_Stack):
         return self.finish(x), new_cache
 
     def init_cache(self, batch_size: int, max_length: int, encoder_hidden):
-        """{"layers_i": {"self_attn": zeros [B, L, N, H], "encoder_attn": the
-        encoder output's keys/values [B, S, N, H]}}."""
+        """{"layers_i": {"self_attn": `init_kv_cache` zeros, "encoder_attn":
+        the encoder output's keys/values (`project_kv`)}}."""
         o = self.opts
         head_dim = o.hidden_size // o.decoder_heads
         return {f"layers_{i}": {

@@ -10,7 +10,8 @@ cross_attn_norm, ff/{wi | wi_0, wi_1, wo}, ff_norm}`, `final_layer_norm`,
 `value`, `output` as everywhere.
 
 The decoding cache has the BART family's layout: per block
-`{"self_attn": {"k", "v"} [B, L, N, H], "cross_attn": {"k", "v"} [B, S, N, H]}`.
+`{"self_attn": {"k", "v"}, "cross_attn": {"k", "v"}}`, the cross-attention
+part kept under `jaxnlp.nn.cache.SOURCE` by `T5Seq2SeqModel.init_cache`.
 """
 
 from __future__ import annotations

@@ -246,3 +246,19 @@ def test_debug_under_jit_is_a_clear_error():
     cfg = GenerationConfig(max_length=8)
     with pytest.raises(ValueError, match="debug=True"):
         jax.jit(lambda f: greedy_search(step_fn, f, cache, buf, 1, cfg, debug=True).sequences)(first)
+
+
+def test_first_argmax_is_argmax():
+    """The vectorised argmax the searches use: the first maximum on ties, a
+    NaN wins (as jnp.argmax / torch.argmax), rows of -inf / inf give 0."""
+    from jaxnlp.generation.search import first_argmax
+
+    x = np.random.RandomState(0).randn(40, 300).astype(np.float32)
+    x[1, [5, 9, 200]] = 50.0                  # tie: index 5
+    x[2, [7, 8]] = np.nan                     # first NaN: 7
+    x[3, :] = -np.inf
+    x[4, :] = np.inf
+    x[5, 299] = 60.0                          # last column
+    got = np.asarray(first_argmax(jnp.asarray(x)))
+    assert got[1] == 5 and got[2] == 7 and got[3] == 0 and got[4] == 0 and got[5] == 299
+    np.testing.assert_array_equal(got, np.asarray(jnp.argmax(jnp.asarray(x), axis=-1)))

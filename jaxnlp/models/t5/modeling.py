@@ -8,6 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxnlp.nn import cache as source_cache
 from jaxnlp.nn.attention import cached_causal_mask, make_attention_mask, make_causal_mask
 from jaxnlp.nn.t5 import T5Options, T5Stack
 
@@ -74,16 +75,17 @@ class T5Seq2SeqModel(nn.Module):
         return hidden.astype(self.dtype)
 
     def init_cache(self, batch_size: int, max_length: int, encoder_hidden, encoder_mask=None):
-        """Per block self-attention zeros [B, L, N, H] and the cross-attention
-        keys/values of encoder_hidden [B, S, D] (projected once, here), plus
-        "encoder_mask" [B, S]. Needs the parameters (apply with method=)."""
+        """Per block self-attention zeros (`init_kv_cache`) and, under
+        `jaxnlp.nn.cache.SOURCE` (one row per source, never copied per beam),
+        the cross-attention keys/values of encoder_hidden [B, S, D] (projected
+        once, here) and "encoder_mask" [B, S]. Needs the parameters (apply
+        with method=)."""
         if encoder_hidden.shape[0] != batch_size:
             raise ValueError(f"encoder_hidden has batch {encoder_hidden.shape[0]}, expected {batch_size}")
         if encoder_mask is None:
             encoder_mask = jnp.ones(encoder_hidden.shape[:2], jnp.int32)
-        cache = self.decoder.init_cache(batch_size, max_length, encoder_hidden.astype(self.dtype))
-        cache["encoder_mask"] = jnp.asarray(encoder_mask, jnp.int32)
-        return cache
+        blocks = self.decoder.init_cache(batch_size, max_length, encoder_hidden.astype(self.dtype))
+        return source_cache.pack(blocks, "cross_attn", jnp.asarray(encoder_mask, jnp.int32))
 
     def decode(self, decoder_input_ids, cache, cache_index, attention_mask, position_ids=None):
         """Decoder tokens [B, T] at cache slots cache_index .. cache_index+T-1,
@@ -92,8 +94,8 @@ class T5Seq2SeqModel(nn.Module):
         position_ids are not used. Returns (logits [B, T, V] float32, cache)."""
         del position_ids
         mask = cached_causal_mask(attention_mask, cache_index, decoder_input_ids.shape[1])   # [B, 1, T, L]
-        encoder_mask = make_attention_mask(None, cache["encoder_mask"])                       # [B, 1, 1, S]
-        blocks = {k: v for k, v in cache.items() if k != "encoder_mask"}
+        blocks, source_mask = source_cache.unpack(cache, "cross_attn")
+        encoder_mask = make_attention_mask(None, source_mask)                   # [B_source, 1, 1, S]
         hidden, blocks = self.decoder(decoder_input_ids, mask, None, encoder_mask, cache=blocks,
                                       cache_index=cache_index)
-        return self._lm_head(hidden), {**blocks, "encoder_mask": cache["encoder_mask"]}
+        return self._lm_head(hidden), source_cache.pack(blocks, "cross_attn", source_mask)
