@@ -2,7 +2,7 @@
 converted format) vs transformers from_pretrained + first forward, on the
 same bert-base-sized random checkpoint, each in a fresh process.
 
-    .venv/bin/python bench/load.py [--repeats 3] [--small]
+    .venv/bin/python bench/load.py [--repeats 3] [--small] [--json out.json]
 
 transformers' from_pretrained alone only memory-maps lazily, so every row
 times files -> first result; jaxnlp's load and compile are also shown apart.
@@ -72,6 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="a tiny model (smoke test)")
+    ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -93,6 +94,9 @@ def main() -> None:
         print(f"{name:32} {med['import_s']:7.2f} {med['load_s']:7.2f} {med['first_call_s']:9.2f} "
               f"{med['files_to_result_s']:14.2f} {med['steady_call_s']:7.3f} {med['files_to_result_s'] / ref:8.2f}x")
     print(json.dumps(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": "bert-base sized, random", "batch": BATCH, "seq": SEQ,
+                                               "repeats": args.repeats, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

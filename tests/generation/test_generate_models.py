@@ -26,6 +26,7 @@ import transformers
 import jaxnlp
 from jaxnlp.errors import InputTooLongError
 from jaxnlp.generation import api as generation_api
+from support.compare import assert_same, first_eos
 from support.tiny_lm import LM_TYPES, N_POSITIONS, PAD, VOCAB, distinct_new_tokens, eos_id, hf_generate, left_padded, make_lm, save_lm
 
 from .reference import needs_padding_aware_repetition_penalty, needs_prefix_bad_words
@@ -71,17 +72,6 @@ def lms(tmp_path_factory):
 @pytest.fixture(params=LM_TYPES)
 def lm(request, lms):
     return lms[request.param]
-
-
-def assert_same(ours, ref):
-    ref = np.asarray(ref)
-    assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    assert np.array_equal(ours, ref), f"\nours:\n{ours}\ntransformers:\n{ref}"
-
-
-def first_eos(row, eos):
-    hits = np.flatnonzero(np.asarray(row) == eos)
-    return int(hits[0]) if len(hits) else None
 
 
 def summed_transition_scores(lm, out):

@@ -35,6 +35,7 @@ import transformers
 import jaxnlp
 from jaxnlp.errors import InputTooLongError
 from jaxnlp.generation import api as generation_api
+from support.compare import assert_same, first_eos
 from support.tiny_seq2seq import VOCAB, is_t5, make_seq2seq, source_batch
 
 NEW = 12                                  # new tokens per row in the parity tests
@@ -129,17 +130,6 @@ def models(tmp_path_factory):
 @pytest.fixture(params=list(FAMILIES))
 def s2s(request, models):
     return models(request.param)
-
-
-def assert_same(ours, ref):
-    ref = np.asarray(ref)
-    assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    assert np.array_equal(ours, ref), f"\nours:\n{ours}\ntransformers:\n{ref}"
-
-
-def first_eos(row, eos):
-    hits = np.flatnonzero(np.asarray(row) == eos)
-    return int(hits[0]) if len(hits) else None
 
 
 def distinct_new_tokens(sequences, pad):
