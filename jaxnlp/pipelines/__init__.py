@@ -1,1 +1,63 @@
+"""`jaxnlp.pipeline(task, model=..., ...)`: ready-to-use NLP tasks.
 
+Task names and results follow transformers' pipelines; each task is a module
+here. `pipeline()` resolves aliases, loads the tokenizer and the model with
+the task's head, and hands the remaining keyword arguments to the task as
+its default options (each call may override them).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from jaxnlp.errors import UnknownTaskError
+
+# task -> (module, class, model head)
+TASKS = {
+    "text-classification": ("text_classification", "TextClassificationPipeline", "sequence-classification"),
+    "token-classification": ("token_classification", "TokenClassificationPipeline", "token-classification"),
+    "pos-tagging": ("token_classification", "PosTaggingPipeline", "token-classification"),
+    "fill-mask": ("fill_mask", "FillMaskPipeline", "masked-lm"),
+    "text-generation": ("text_generation", "TextGenerationPipeline", "causal-lm"),
+}
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+
+
+def supported_tasks() -> list[str]:
+    return sorted(TASKS) + sorted(ALIASES)
+
+
+def resolve_task(task: str) -> str:
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a str, got {type(task).__name__}")
+    name = ALIASES.get(task, task)
+    if name not in TASKS:
+        raise UnknownTaskError(f"unknown pipeline task {task!r}; supported: {', '.join(supported_tasks())}")
+    return name
+
+
+def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype="float32", param_dtype=None,
+             revision: str | None = None, **task_options):
+    """A callable for `task` over `model` (a checkpoint directory, a hub id,
+    or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's)."""
+    name = resolve_task(task)
+    module_name, class_name, head = TASKS[name]
+    if model is None:
+        raise ValueError(f"pipeline({task!r}) needs model= (a checkpoint directory or hub id)")
+    from jaxnlp.models.auto import Model, load_model
+    from jaxnlp.tokenization import Tokenizer, load_tokenizer
+
+    if isinstance(model, Model):
+        if model.task != head:
+            raise ValueError(f"{task} needs a model loaded with task={head!r}, got task={model.task!r}")
+        loaded = model
+    else:
+        loaded = load_model(model, task=head, dtype=dtype, param_dtype=param_dtype, revision=revision)
+    if tokenizer is None:
+        if loaded.model_dir is None:
+            raise ValueError("pass tokenizer= (the model was not loaded from a directory)")
+        tokenizer = load_tokenizer(loaded.model_dir)
+    elif not isinstance(tokenizer, Tokenizer):
+        tokenizer = load_tokenizer(tokenizer, revision=revision)
+    cls = getattr(importlib.import_module(f"jaxnlp.pipelines.{module_name}"), class_name)
+    return cls(model=loaded, tokenizer=tokenizer, batch_size=batch_size, task=name, defaults=task_options)

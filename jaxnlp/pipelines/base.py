@@ -1,0 +1,124 @@
+"""What every pipeline shares: loading, input checks, batching.
+
+A pipeline is tokenizer + model (+ generation) + post-processing. `Pipeline`
+does the part that is the same for every task, written once:
+
+- inputs: one item or a list; a list gives a list of results, one item one
+  result. An empty list, or an item of the wrong type (TypeError naming its
+  index), is refused before any work.
+- batching: items go through in chunks of `batch_size`; the tokenizer pads
+  each chunk to a length bucket, so the jitted forward compiles once per
+  (batch bucket, length bucket). A tqdm bar shows when a list spans more than
+  `progress_after` chunks.
+
+Subclasses define `preprocess(items, options) -> model inputs`,
+`forward(inputs) -> outputs` (numpy) and `postprocess(items, inputs, outputs,
+options) -> results`, one per item, and `_sanitize(options)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from jaxnlp.buckets import batch_bucket
+
+
+@dataclasses.dataclass
+class Pipeline:
+    model: Any                 # jaxnlp.models.auto.Model
+    tokenizer: Any             # jaxnlp.tokenization.Tokenizer
+    batch_size: int = 8
+    progress_after: int = 4    # chunks before a progress bar shows
+    task: str = ""
+    defaults: dict = dataclasses.field(default_factory=dict)   # task options given to pipeline()
+
+    item_types: ClassVar[tuple] = (str,)          # what one input item may be
+    item_name: ClassVar[str] = "text"
+
+    def __post_init__(self):
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        self._sanitize(dict(self.defaults))          # bad task options fail at construction
+
+    # -- the shared call --------------------------------------------------------------------
+
+    def __call__(self, inputs, **options):
+        options = self._sanitize({**self.defaults, **options})
+        single = self._is_single(inputs)
+        items = [inputs] if single else self._as_list(inputs)
+        for i, item in enumerate(items):
+            self._check_item(item, i)
+        results = []
+        chunks = [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        for chunk in self._progress(chunks):
+            results.extend(self._run(chunk, options))
+        return self._shape_output(results, single, options, inputs)
+
+    def _run(self, chunk: list, options: dict) -> list:
+        inputs = self.preprocess(chunk, options)
+        outputs = self.forward(inputs, options)
+        return self.postprocess(chunk, inputs, outputs, options)
+
+    def _is_single(self, inputs) -> bool:
+        return isinstance(inputs, self.item_types)
+
+    def _as_list(self, inputs) -> list:
+        if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
+            if isinstance(inputs, np.ndarray):
+                inputs = inputs.tolist()
+            elif not isinstance(inputs, (list, tuple)):
+                raise TypeError(f"{self.task} takes a {self.item_name} or a list of them, "
+                                f"got {type(inputs).__name__}")
+        items = list(inputs)
+        if not items:
+            raise ValueError(f"{self.task}: the input list is empty")
+        return items
+
+    def _check_item(self, item, index: int) -> None:
+        if not isinstance(item, self.item_types):
+            raise TypeError(f"{self.task}: item {index} is a {type(item).__name__}, expected a {self.item_name}")
+
+    def _progress(self, chunks):
+        if len(chunks) <= self.progress_after:
+            return chunks
+        from tqdm.auto import tqdm
+
+        return tqdm(chunks, desc=self.task, unit="batch")
+
+    def _shape_output(self, results: list, single: bool, options: dict, inputs):
+        return results[0] if single else results
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def pad_batch(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        """Rows padded up to the batch bucket (copies of the last row), so a
+        last, short chunk reuses a compiled shape. Returns (arrays, real rows)."""
+        n = next(iter(arrays.values())).shape[0]
+        target = batch_bucket(n)
+        if target == n:
+            return arrays, n
+        return {k: np.concatenate([v, np.repeat(v[-1:], target - n, axis=0)]) for k, v in arrays.items()}, n
+
+    def model_inputs(self, encoded: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        return {k: encoded[k] for k in keys if k in encoded}
+
+    # -- to define ----------------------------------------------------------------------------
+
+    def _sanitize(self, options: dict) -> dict:
+        if options:
+            raise TypeError(f"{self.task} takes no option(s) {sorted(options)}")
+        return options
+
+    def preprocess(self, items: list, options: dict):
+        raise NotImplementedError
+
+    def forward(self, inputs, options: dict):
+        raise NotImplementedError
+
+    def postprocess(self, items: list, inputs, outputs, options: dict) -> list:
+        raise NotImplementedError
