@@ -305,8 +305,17 @@ class Tokenizer:
             out["labels"] = labels["input_ids"]
         return out
 
+    def encode_windows(self, texts: Sequence[str], max_length: int | None, stride: int = 0) -> list:
+        """The backend's `tokenizers.Encoding` of each text, truncated to
+        `max_length` tokens (special tokens included); the rest of a longer
+        text comes in the encoding's `.overflowing` windows, each overlapping
+        the previous one by `stride` tokens and with its own special tokens
+        (transformers' `return_overflowing_tokens=True, stride=...`). For
+        pipelines that read long texts window by window (NER, QA)."""
+        return self._encode_batch(list(texts), True, max_length, False, None, stride=stride)[0]
+
     def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
-                      lang: str | None):
+                      lang: str | None, stride: int = 0):
         """`(encodings, number of special tokens a row gets)`, with the backend
         of the side (`target`) and the template of language `lang`."""
         backend = self._target_backend if target else self._backend
@@ -316,7 +325,8 @@ class Tokenizer:
                 if lang is not None:
                     backend.post_processor = self._processor(target, lang)
                 if truncate_to is not None:
-                    backend.enable_truncation(truncate_to, strategy="longest_first", direction=self.truncation_side)
+                    backend.enable_truncation(truncate_to, stride=stride, strategy="longest_first",
+                                              direction=self.truncation_side)
                 encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
                 n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
             finally:
