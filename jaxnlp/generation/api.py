@@ -73,19 +73,16 @@ def _as_prompts(input_ids, attention_mask):
                                  "or use the tokenizer with padding_side='left'")
         input_ids = np.asarray(input_ids)
     ids = np.asarray(input_ids)
-    if ids.size == 0 and ids.ndim in (1, 2) and (ids.ndim == 1 or ids.shape[0] > 0):
-        # [] inside a list, or a [batch, 0] array: numpy gives float64 for `[[]]`
-        raise ValueError("empty input: generation needs at least one token per prompt / source")
-    if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
     if ids.ndim == 1:
         ids = ids[None]
     if ids.ndim != 2:
         raise ValueError(f"input_ids must be [batch, length], got shape {ids.shape}")
     if ids.shape[0] == 0:
         raise ValueError("no prompts: input_ids has batch size 0")
-    if ids.shape[1] == 0:
+    if ids.shape[1] == 0:      # (before the dtype check: numpy makes `[[]]` float64)
         raise ValueError("empty input: generation needs at least one token per prompt / source")
+    if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
     if attention_mask is None:
         mask = np.ones_like(ids)
     else:

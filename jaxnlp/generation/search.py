@@ -136,7 +136,6 @@ def first_argmax(x: jax.Array) -> jax.Array:
     return jnp.min(jnp.where(hit, iota, x.shape[-1]), axis=-1)
 
 
-
 def _run_loop(cond_fn, body_fn, state, debug: bool):
     if debug:
         while True:

@@ -36,7 +36,8 @@ def dot_product_attention(q, k, v, mask, *, dtype=jnp.float32, dropout_rng=None,
     `bias` [1|B, N, T, S] is added to the scores before masking (T5's
     relative positions). Scores and softmax run in float32 whatever the
     computation dtype."""
-    return attend(q, k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3), mask, dtype=dtype,
+    kv = _cache_layout(k, v)
+    return attend(q, kv["k"], kv["v"], mask, dtype=dtype,
                   dropout_rng=dropout_rng, dropout_rate=dropout_rate, deterministic=deterministic,
                   scale=scale, bias=bias)
 
@@ -96,6 +97,11 @@ def cached_causal_mask(attention_mask, cache_index, query_length: int):
     return causal[None, None] & attention_mask[:, None, None, :].astype(bool)
 
 
+def _cache_layout(k, v):
+    """k, v [B, S, N, H] -> {"k": [B, N, H, S], "v": [B, N, S, H]} (`attend`'s layout)."""
+    return {"k": k.transpose(0, 2, 3, 1), "v": v.transpose(0, 2, 1, 3)}
+
+
 class MultiHeadAttention(nn.Module):
     """Projections `query`, `key`, `value` (or one fused `qkv`) and `output`
     around scaled dot-product attention. Self-attention when `kv` is None,
@@ -132,8 +138,7 @@ class MultiHeadAttention(nn.Module):
         """[B, S, D] -> {"k": [B, N, H, S], "v": [B, N, S, H]} (the cache
         layout): cross-attention keys/values, computed once per source (the
         encoder-decoders' init_cache)."""
-        k, v = self._split(self.key(kv)), self._split(self.value(kv))
-        return {"k": k.transpose(0, 2, 3, 1), "v": v.transpose(0, 2, 1, 3)}
+        return _cache_layout(self._split(self.key(kv)), self._split(self.value(kv)))
 
     def _split(self, t):
         head_dim = self.head_dim or self.hidden_size // self.num_heads
@@ -145,11 +150,11 @@ class MultiHeadAttention(nn.Module):
         projecting the source again); `bias` [1|B, N, T, S]: added to the scores."""
         if self.fused_qkv:
             q, k, v = (self._split(t) for t in jnp.split(self.qkv(x), 3, axis=-1))
-            k, v = k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)
+            kv = _cache_layout(k, v)
         else:
             q = self._split(self.query(x))                                # [B, T, N, H]
             kv = kv_cache if kv_cache is not None else self.project_kv(x if kv is None else kv)
-            k, v = kv["k"], kv["v"]                                       # [B, N, H, S], [B, N, S, H]
+        k, v = kv["k"], kv["v"]                                           # [B, N, H, S], [B, N, S, H]
         if cache is not None:
             k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=3)
             v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=2)

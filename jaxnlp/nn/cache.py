@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
+
 SOURCE = "source"
 
 
 def map_per_row(fn: Callable, cache: Any) -> Any:
     """`jax.tree.map(fn, cache)` over the per-row leaves, `SOURCE` kept."""
-    import jax
-
     if isinstance(cache, dict) and SOURCE in cache:
         rest = {k: v for k, v in cache.items() if k != SOURCE}
         return {**jax.tree.map(fn, rest), SOURCE: cache[SOURCE]}
