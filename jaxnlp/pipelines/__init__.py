@@ -19,6 +19,7 @@ TASKS = {
     "pos-tagging": ("token_classification", "PosTaggingPipeline", "token-classification"),
     "fill-mask": ("fill_mask", "FillMaskPipeline", "masked-lm"),
     "text-generation": ("text_generation", "TextGenerationPipeline", "causal-lm"),
+    "sentence-embeddings": ("sentence_embeddings", "SentenceEmbeddingsPipeline", "base"),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 

