@@ -9,6 +9,7 @@ its default options (each call may override them).
 from __future__ import annotations
 
 import importlib
+import re
 
 from jaxnlp.errors import UnknownTaskError
 
@@ -20,28 +21,47 @@ TASKS = {
     "fill-mask": ("fill_mask", "FillMaskPipeline", "masked-lm"),
     "text-generation": ("text_generation", "TextGenerationPipeline", "causal-lm"),
     "sentence-embeddings": ("sentence_embeddings", "SentenceEmbeddingsPipeline", "base"),
+    "zero-shot-classification": ("zero_shot", "ZeroShotClassificationPipeline", "sequence-classification"),
+    "question-answering": ("question_answering", "QuestionAnsweringPipeline", "question-answering"),
+    "keyword-extraction": ("keyword_extraction", "KeywordExtractionPipeline", "base"),
+    "translation": ("text2text", "TranslationPipeline", "seq2seq-lm"),
+    "summarization": ("text2text", "SummarizationPipeline", "seq2seq-lm"),
+    "conversation": ("conversation", "ConversationPipeline", "causal-lm"),
 }
-ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
+           "conversational": "conversation"}
+# translation_xx_to_yy: the translation task with src_lang="xx", tgt_lang="yy" as default options
+_TRANSLATION_ALIAS = re.compile(r"^translation_([A-Za-z_]+?)_to_([A-Za-z_]+)$")
 
 
 def supported_tasks() -> list[str]:
-    return sorted(TASKS) + sorted(ALIASES)
+    return sorted(TASKS) + sorted(ALIASES) + ["translation_XX_to_YY"]
 
 
 def resolve_task(task: str) -> str:
+    return task_and_options(task)[0]
+
+
+def task_and_options(task: str) -> tuple[str, dict]:
+    """(task name, default options the alias implies): `ner` -> token-classification,
+    `translation_en_to_fr` -> translation with src_lang="en", tgt_lang="fr"."""
     if not isinstance(task, str):
         raise TypeError(f"task must be a str, got {type(task).__name__}")
+    match = _TRANSLATION_ALIAS.match(task)
+    if match:
+        return "translation", {"src_lang": match.group(1), "tgt_lang": match.group(2)}
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise UnknownTaskError(f"unknown pipeline task {task!r}; supported: {', '.join(supported_tasks())}")
-    return name
+    return name, {}
 
 
 def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype="float32", param_dtype=None,
              revision: str | None = None, **task_options):
     """A callable for `task` over `model` (a checkpoint directory, a hub id,
     or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's)."""
-    name = resolve_task(task)
+    name, implied = task_and_options(task)
+    task_options = {**implied, **task_options}
     module_name, class_name, head = TASKS[name]
     if model is None:
         raise ValueError(f"pipeline({task!r}) needs model= (a checkpoint directory or hub id)")
