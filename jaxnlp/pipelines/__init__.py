@@ -57,9 +57,11 @@ def task_and_options(task: str) -> tuple[str, dict]:
 
 
 def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype="float32", param_dtype=None,
-             revision: str | None = None, **task_options):
+             revision: str | None = None, mesh=None, **task_options):
     """A callable for `task` over `model` (a checkpoint directory, a hub id,
-    or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's)."""
+    or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's).
+    `mesh` (a jax.sharding.Mesh with axes "data" and "model") shards the
+    parameters as `load_model(..., mesh=)` does."""
     name, implied = task_and_options(task)
     task_options = {**implied, **task_options}
     module_name, class_name, head = TASKS[name]
@@ -73,7 +75,7 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
             raise ValueError(f"{task} needs a model loaded with task={head!r}, got task={model.task!r}")
         loaded = model
     else:
-        loaded = load_model(model, task=head, dtype=dtype, param_dtype=param_dtype, revision=revision)
+        loaded = load_model(model, task=head, dtype=dtype, param_dtype=param_dtype, revision=revision, mesh=mesh)
     if tokenizer is None:
         if loaded.model_dir is None:
             raise ValueError("pass tokenizer= (the model was not loaded from a directory)")
