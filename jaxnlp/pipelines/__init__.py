@@ -65,8 +65,11 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
     name, implied = task_and_options(task)
     task_options = {**implied, **task_options}
     module_name, class_name, head = TASKS[name]
-    if model is None:
-        raise ValueError(f"pipeline({task!r}) needs model= (a checkpoint directory or hub id)")
+    if model is None:   # the catalogue's default (jaxnlp/catalogue.py), fetched here so hub errors name it
+        from jaxnlp.catalogue import resolve_default
+
+        model, task_options = resolve_default(name, task_options, revision=revision, requested=task)
+        revision = None   # model is now a local directory
     from jaxnlp.models.auto import Model, load_model
     from jaxnlp.tokenization import Tokenizer, load_tokenizer
 
