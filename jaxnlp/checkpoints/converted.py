@@ -2,7 +2,7 @@
 original config and tokenizer files, so `load_model` reads it like any
 directory and skips the PyTorch-name conversion.
 
-    DST/jaxnlp.json        {"format": "jaxnlp-orbax", "version": 1, "task": ..., "param_dtype": ...}
+    DST/jaxnlp.json        {"format": "jaxnlp-orbax", "version": 1, "task": ..., "param_dtypes": [...]}
     DST/params/            orbax checkpoint of {"a/b/kernel": array, ...}
     DST/config.json, tokenizer files, generation_config.json (copied)
 """

@@ -117,12 +117,16 @@ def _download(repo_id: str, revision: str | None) -> Path:
     # Pin one commit for the listing and every download (falls back to the cached ref offline).
     rev = api.resolve_revision(repo_id, revision=revision)
 
-    def fetch(patterns: list[str]) -> Path:
-        return Path(snapshot_download(repo_id, revision=rev, allow_patterns=patterns, ignore_patterns=_IGNORE_PATTERNS))
+    def fetch(patterns: list[str], ignore: list[str] | None = _IGNORE_PATTERNS) -> Path:
+        return Path(snapshot_download(repo_id, revision=rev, allow_patterns=patterns, ignore_patterns=ignore))
 
     # The small files first; this also caches the repo's file listing, which tells which
     # weights format to fetch without another request.
     folder = fetch(SMALL_FILE_PATTERNS)
+    # A sentence-transformers repo keeps its Pooling / Dense / Normalize modules in subfolders.
+    module_dirs = _sentence_transformers_folders(folder)
+    if module_dirs:
+        fetch([f"{d}/*" for d in module_dirs], ignore=None)
     files: list[str] | None
     try:
         files = [f.path for f in get_cached_repo_tree(repo_id, revision=rev.resolved)]
@@ -136,6 +140,21 @@ def _download(repo_id: str, revision: str | None) -> Path:
     if weights:
         folder = fetch(SMALL_FILE_PATTERNS + weights)
     return folder
+
+
+def _sentence_transformers_folders(folder: Path) -> list[str]:
+    """The module subfolders that a sentence-transformers modules.json names ("1_Pooling", ...)."""
+    import json
+
+    listing = folder / "modules.json"
+    if not listing.is_file():
+        return []
+    try:
+        entries = json.loads(listing.read_text(encoding="utf-8"))
+        paths = [e.get("path", "") for e in entries if isinstance(e, dict)]
+    except (ValueError, AttributeError, TypeError):
+        return []
+    return sorted({p.strip("/") for p in paths if isinstance(p, str) and p.strip("/") and ".." not in p})
 
 
 def _is_unreachable(e: BaseException) -> bool:

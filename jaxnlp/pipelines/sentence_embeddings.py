@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxnlp.errors import CheckpointError
 from jaxnlp.pipelines.base import Pipeline
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -168,6 +169,9 @@ class SentenceEmbeddingsPipeline(Pipeline):
             seen_pooling = False
             for entry in sorted(listing, key=lambda e: e.get("idx", 0)):
                 kind, folder = _kind(entry["type"]), root / entry.get("path", "")
+                if kind in ("Pooling", "Dense") and not (folder / "config.json").is_file():
+                    raise CheckpointError(f"{root}: modules.json names a {kind} module in {entry.get('path')!r}, "
+                                          f"but {folder / 'config.json'} is missing")
                 if kind == "Transformer":
                     if folder.resolve() != root.resolve():
                         raise ValueError(f"{root}: the Transformer module is in {entry['path']!r}; "

@@ -97,7 +97,22 @@ def repos(tmp_path):
     only_bin.mkdir()
     (only_bin / "config.json").write_text(json.dumps({"model_type": "bert"}))
     torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, only_bin / "pytorch_model.bin")
-    return {"tiny-org/tiny-bert": bert, "tiny-org/tiny-sharded": sharded, "tiny-org/tiny-bin": only_bin}, tensors
+    # tiny-st: a sentence-transformers repo; its module folders are fetched, other subfolders are not
+    st = tmp_path / "tiny-st"
+    st.mkdir()
+    (st / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    write_safetensors(st / "model.safetensors", tensors)
+    (st / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]))
+    for sub, names in (("1_Pooling", ["config.json"]), ("2_Dense", ["config.json", "model.safetensors"]),
+                       ("onnx", ["model.onnx"])):
+        (st / sub).mkdir()
+        for name in names:
+            (st / sub / name).write_text(json.dumps({"file": f"{sub}/{name}"}))   # distinct blobs
+    return {"tiny-org/tiny-bert": bert, "tiny-org/tiny-sharded": sharded, "tiny-org/tiny-bin": only_bin,
+            "tiny-org/tiny-st": st}, tensors
 
 
 def test_hub_download_then_offline_cache(tmp_path, repos):
@@ -116,8 +131,8 @@ def test_hub_download_then_offline_cache(tmp_path, repos):
         for path in downloads:
             repo_id, rest = path.lstrip("/").split("/resolve/")
             fetched.setdefault(repo_id, set()).add(rest.split("/", 1)[1])
-    bert, sharded, only_bin, unknown, bad_rev = online
-    for result in (bert, sharded, only_bin):
+    bert, sharded, only_bin, st, unknown, bad_rev = online
+    for result in (bert, sharded, only_bin, st):
         assert "error" not in result, result
         assert result["tensors"] == want
         assert Path(result["dir"]).is_relative_to(hf_home)
@@ -135,16 +150,19 @@ def test_hub_download_then_offline_cache(tmp_path, repos):
         "tiny-org/tiny-bert": set(bert["files"]),
         "tiny-org/tiny-sharded": set(sharded["files"]),
         "tiny-org/tiny-bin": set(only_bin["files"]),
+        "tiny-org/tiny-st": set(st["files"]),
     }
+    assert st["files"] == ["1_Pooling/config.json", "2_Dense/config.json", "2_Dense/model.safetensors",
+                           "config.json", "model.safetensors", "modules.json"]
     assert unknown["error"] == "CheckpointError"
     assert "'tiny-org/nope'" in unknown["message"] and "no such repo" in unknown["message"]
     assert bad_rev["error"] == "CheckpointError" and "'no-such-branch' was not found" in bad_rev["message"]
 
     # The server is gone: HF_HUB_OFFLINE=1 serves the same files from the cache ...
     offline = resolve_in_subprocess(queries + [["tiny-org/never-fetched", None]], hub_env(hf_home, offline=True))
-    for before, after in zip(online[:3], offline[:3]):
+    for before, after in zip(online[:4], offline[:4]):
         assert after == before
-    never = offline[3]
+    never = offline[4]
     assert never["error"] == "CheckpointError"
     assert "'tiny-org/never-fetched'" in never["message"]
     assert "could not be reached (HF_HUB_OFFLINE=1)" in never["message"]

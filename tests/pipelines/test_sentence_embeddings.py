@@ -12,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import modules as models
 
 import jaxnlp
+from jaxnlp.errors import CheckpointError
 from support.pipelines import checkpoint
 
 TEXTS = ["A man is playing a guitar.", "naïve café in 東京 with über straße", "",
@@ -97,3 +98,17 @@ def test_bad_input(minilm):
         ours("a", normalize=True)
     with pytest.raises(TypeError, match="normalize_embeddings"):
         ours("a", normalize_embeddings="yes")
+
+
+def test_missing_module_folder_is_an_error(tiny_bert, tmp_path):
+    """A modules.json that names a Pooling/Dense folder which is not there (e.g. a partial
+    download) is refused, not silently mean-pooled."""
+    import shutil
+
+    save_st(tiny_bert, "cls", True, False).save(str(tmp_path / "st"))
+    for folder in ("1_Pooling", "2_Dense"):
+        broken = tmp_path / f"no_{folder}"
+        shutil.copytree(tmp_path / "st", broken)
+        shutil.rmtree(broken / folder)
+        with pytest.raises(CheckpointError, match=f"{folder}.*config.json is missing"):
+            jaxnlp.pipeline("sentence-embeddings", model=broken)
