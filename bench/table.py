@@ -1,9 +1,11 @@
 """Markdown tables of the committed benchmark runs in bench/results/.
 
-    .venv/bin/python bench/table.py            # prints what README.md shows
+    .venv/bin/python bench/table.py [cpu]          # the older per-script runs README.md shows
+    .venv/bin/python bench/table.py bench/results/cpu.json   # a bench/run.py run (what run.py writes as .md)
 
 Generation: bench/results/generate_<device>_<model>.json (bench/generate.py
---json); loading: bench/results/load_cpu.json (bench/load.py --json).
+--json); loading: bench/results/load_cpu.json (bench/load.py --json);
+everything: bench/results/<device>[_<dtype>].json (bench/run.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,94 @@ def load_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.1f}" if s < 1 else f"{s:.2f} s"
+
+
+def _spread(r: dict, side: str) -> str:
+    lo, hi = r[f"{side}_spread"]
+    return f"{_ms(r[f'{side}_s'])} ({_ms(lo)}-{_ms(hi)})"
+
+
+def _mem(memory: dict, side: str) -> str:
+    m = memory[side]
+    return f"{m['peak_device_mb']:.0f}" if m.get("peak_device_mb") is not None else f"{m['peak_rss_mb']:.0f}"
+
+
+def _floor(r: dict, side: str) -> str:
+    return f"{r[f'{side}_over_floor']:.1f}x" if f"{side}_over_floor" in r else "-"
+
+
+def run_tables(data: dict) -> str:
+    """Markdown for one bench/run.py result (times in ms unless marked s;
+    median (min-max); speedup = PyTorch / jaxnlp; floor = the roofline)."""
+    suites = data["suites"]
+    v = data["versions"]
+    mem_kind = "device" if data["torch_device"] == "cuda" else "host RSS"
+    out = [f"Device {data['device']} ({data['device_kind']}), {data['dtype']}; jax {v['jax']}, torch {v['torch']} "
+           f"({data['torch_device']}), transformers {v['transformers']}; repeats {data['config']['repeats']}"
+           + (" (quick: tiny models)" if data["quick"] else "") + f"; whole run {data.get('wall_s', 0) / 60:.1f} min."]
+    if "roofline" in suites:
+        p = suites["roofline"]
+        out += ["", f"Roofline: matmul peak {p['matmul_gflops']:.1f} GFLOP/s ({p['dtype']}, {p['matmul_n']}^2), "
+                    f"memory bandwidth {p['bandwidth_gbs']:.1f} GB/s (read {p['read_gbs']:.1f}, "
+                    f"copy {p['copy_gbs']:.1f})."]
+    if suites.get("load"):
+        out += ["", "Files -> first result, fresh processes (seconds, median):", "",
+                "| model | | load | first call | files -> result | steady call | peak RSS MB |",
+                "|---|---|---|---|---|---|---|"]
+        for block in suites["load"]:
+            for name, r in block["rows"].items():
+                med = {k: x["median"] for k, x in r.items()}
+                out.append(f"| {block['model']} ({block['what']}) | {name} | {med['load_s']:.2f} | "
+                           f"{med['first_call_s']:.2f} | {med['files_to_result_s']:.2f} | "
+                           f"{med['steady_call_s']:.3f} | {med.get('peak_rss_mb', 0):.0f} |")
+    if suites.get("forward"):
+        out += ["", f"Forward (ms; peak memory: {mem_kind} MB of each framework's process):", "",
+                "| model | batch x seq | jaxnlp | first call s | PyTorch | speedup | GFLOP/s | jaxnlp / floor | "
+                "PyTorch / floor | peak MB jaxnlp / PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for block in suites["forward"]:
+            for r in block["rows"]:
+                out.append(f"| {block['model']} | {r['batch']} x {r['seq']} | {_spread(r, 'jaxnlp')} | "
+                           f"{r['jaxnlp_first_call_s']:.2f} | {_spread(r, 'torch')} | {r['speedup']:.2f}x | "
+                           f"{r.get('achieved_gflops', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | "
+                           f"{_mem(block['memory'], 'jaxnlp')} / {_mem(block['memory'], 'torch')} |")
+    if suites.get("generate"):
+        g = data["config"]
+        out += ["", f"Generation, {g['prompt']}-token prompt/source, {g['new']} new tokens, eos unset "
+                    "(ms unless s; decode GB/s = weights + KV cache read per step / time):", "",
+                "| model | batch | mode | jaxnlp | first call s | PyTorch | speedup | decode GB/s | jaxnlp / floor | "
+                "PyTorch / floor | same tokens | peak MB jaxnlp / PyTorch |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for block in suites["generate"]:
+            for r in block["rows"]:
+                same = {True: "yes", False: "NO"}.get(r.get("same_tokens"), "n/a (sampling)")
+                out.append(f"| {block['model']} | {r['batch']} | {r['mode']} | {_spread(r, 'jaxnlp')} | "
+                           f"{r['jaxnlp_first_call_s']:.2f} | {_spread(r, 'torch')} | {r['speedup']:.2f}x | "
+                           f"{r.get('achieved_gbs', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | {same} | "
+                           f"{_mem(block['memory'], 'jaxnlp')} / {_mem(block['memory'], 'torch')} |")
+    if suites.get("pipelines"):
+        out += ["", "Pipelines (items/s, median of the timed calls after a first call):", "",
+                "| task | model | items | jaxnlp items/s | first call s | PyTorch items/s | PyTorch side | speedup | "
+                "same output |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in suites["pipelines"]:
+            if "skipped" in r:
+                out.append(f"| {r['task']} | | | skipped: {r['skipped']} | | | | | |")
+                continue
+            j, t = r["jaxnlp"], r.get("torch")
+            speedup = f"{r['speedup']:.2f}x" if t else "-"
+            same = {True: "yes", False: "no"}[r["same_output"]] if t else "-"
+            torch_rate = f"{t['items_per_s']:.1f}" if t else "-"
+            out.append(f"| {r['task']} | {r['model']} | {j['items']} | {j['items_per_s']:.1f} | "
+                       f"{j['first_call_s']:.2f} | {torch_rate} | {t['device'] if t else r.get('note', '')} | "
+                       f"{speedup} | {same} |")
+    return "\n".join(out)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].endswith(".json"):
+        print(run_tables(json.loads(Path(sys.argv[1]).read_text())))
+        return
     device = sys.argv[1] if len(sys.argv) > 1 else "cpu"
     order = ["gpt2", "bart-base", "marian", "t5-small"]
     paths = [RESULTS / f"generate_{device}_{m}.json" for m in order]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["load_model", "load_tokenizer", "generate", "pipeline", "__version__"]
+__all__ = ["load_model", "load_tokenizer", "generate", "pipeline", "Conversation", "ConversationManager",
+           "__version__"]
 
 
 def load_model(*args, **kwargs):
@@ -32,3 +33,11 @@ def pipeline(*args, **kwargs):
     from jaxnlp.pipelines import pipeline as _pipeline
 
     return _pipeline(*args, **kwargs)
+
+
+def __getattr__(name):   # the conversation pipeline's state classes, imported on first use
+    if name in ("Conversation", "ConversationManager"):
+        from jaxnlp.pipelines import conversation
+
+        return getattr(conversation, name)
+    raise AttributeError(f"module 'jaxnlp' has no attribute {name!r}")

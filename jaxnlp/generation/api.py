@@ -12,6 +12,14 @@ left-padded further to a length bucket Pb; the token buffer is
 buffer the searches see (so no n-gram, bad-words or repetition rule can match
 them) and the pad id in what the model sees, masked out. The output drops
 them, so it is laid out exactly as transformers' `generate` output.
+
+Many devices. When the model's parameters are sharded (`model.mesh`, from
+`load_model(..., mesh=)`), the batch bucket is rounded up to a multiple of the
+"data" axis size, the prompt / source arrays are placed batch-split
+(`jaxnlp.sharding.shard_batch`), and the cache is constrained to batch over
+"data" and heads over "model" (`constrain_cache`) after the prefill and at
+every step, so the same while_loop runs as one SPMD program. The mesh is a
+static argument: without one the program is traced exactly as before.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from jaxnlp.buckets import batch_bucket, length_bucket
 from jaxnlp.errors import InputTooLongError
 from jaxnlp.generation.config import GenerationConfig
 from jaxnlp.generation.search import search
+from jaxnlp.sharding import constrain_cache, replicate, rows_for, shard_batch
 
 __all__ = ["generate", "enable_compilation_cache", "generation_config_for"]
 
@@ -165,7 +174,8 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     # Shape buckets: prompt width -> Pb, batch -> power of two.
     pb = length_bucket(width, limit)
     shift = pb - width
-    bb = batch_bucket(batch)
+    mesh = getattr(model, "mesh", None)
+    bb = _rows(batch_bucket(batch), mesh)
     config = dataclasses.replace(config, max_length=config.max_length + shift,
                                  min_length=config.min_length + shift if config.min_length else 0)
     pad = config.effective_pad_token_id
@@ -179,9 +189,8 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
 
     static, dynamic = config.split()
     run = _program if not debug else functools.partial(_program.__wrapped__, debug=True)
-    sequences, scores, length = run(model.params, jnp.asarray(model_ids), jnp.asarray(model_mask),
-                                    jnp.asarray(search_ids), dynamic, rng,
-                                    module=model.module, config=static)
+    sequences, scores, length = run(model.params, *_place((model_ids, model_mask, search_ids), dynamic, rng, mesh),
+                                    module=model.module, config=static, mesh=mesh)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
     sequences = np.asarray(sequences)[:rows, shift:int(length)]
     if return_scores:
@@ -189,8 +198,21 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     return sequences
 
 
-@functools.partial(jax.jit, static_argnames=("module", "config", "debug"))
-def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, debug=False):
+def _rows(bb: int, mesh) -> int:
+    """The batch bucket, rounded up to a multiple of the mesh's "data" size."""
+    return bb if mesh is None else rows_for(bb, mesh)
+
+
+def _place(arrays, dynamic, rng, mesh):
+    """(*arrays, dynamic, rng) as the program's arguments: batch-split on the
+    mesh, or plain device arrays without one."""
+    if mesh is None:
+        return (*(jnp.asarray(a) for a in arrays), dynamic, rng)
+    return (*shard_batch(tuple(arrays), mesh), *replicate((dynamic, rng), mesh))
+
+
+@functools.partial(jax.jit, static_argnames=("module", "config", "mesh", "debug"))
+def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, mesh=None, debug=False):
     """Prefill + search for a decoder-only module (one compiled program)."""
     batch, pb = model_ids.shape
     total = config.max_length                                     # cache slots = buffer columns
@@ -200,15 +222,16 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     kv = module.init_cache(batch, total)
     apply = lambda ids, kv, index, mask, pos: module.apply(  # noqa: E731
         {"params": params}, ids, kv, index, mask, pos, method="decode")
-    logits, kv = apply(model_ids, kv, 0, slot_mask, positions)
+    logits, kv = apply(model_ids, constrain_cache(kv, mesh), 0, slot_mask, positions)
     # cache: the model's keys/values plus, per row, its slot mask and position offset
-    cache = {"kv": kv, "mask": slot_mask, "offset": pb - n_real}
+    cache = constrain_cache({"kv": kv, "mask": slot_mask, "offset": pb - n_real}, mesh)
 
     def step_fn(tokens, cache, step):
         # `tokens` sit at buffer column / cache slot `step`
+        cache = constrain_cache(cache, mesh)
         pos = (step - cache["offset"])[:, None]
         logits, kv = apply(tokens[:, None], cache["kv"], step, cache["mask"], pos)
-        return logits[:, -1], {**cache, "kv": kv}
+        return logits[:, -1], constrain_cache({**cache, "kv": kv}, mesh)
 
     buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
     prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
@@ -240,7 +263,8 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
                                 f"but the decoder has {decoder_limit} positions: "
                                 "lower max_new_tokens")
     sb = length_bucket(width, limit)
-    bb = batch_bucket(batch)
+    mesh = getattr(model, "mesh", None)
+    bb = _rows(batch_bucket(batch), mesh)
     pad = config.effective_pad_token_id
     pad = 0 if pad is None else pad
     src = np.full((bb, sb), pad, np.int32)
@@ -249,8 +273,8 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     src[batch:], src_mask[batch:] = src[batch - 1], src_mask[batch - 1]      # filler rows
     static, dynamic = config.split()
     run = _seq2seq_program if not debug else functools.partial(_seq2seq_program.__wrapped__, debug=True)
-    sequences, scores, length = run(model.params, jnp.asarray(src), jnp.asarray(src_mask), dynamic, rng,
-                                    module=model.module, config=static, start=int(start))
+    sequences, scores, length = run(model.params, *_place((src, src_mask), dynamic, rng, mesh),
+                                    module=model.module, config=static, start=int(start), mesh=mesh)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
     sequences = np.asarray(sequences)[:rows, :int(length)]
     if return_scores:
@@ -258,21 +282,22 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     return sequences
 
 
-@functools.partial(jax.jit, static_argnames=("module", "config", "start", "debug"))
-def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, start, debug=False):
+@functools.partial(jax.jit, static_argnames=("module", "config", "start", "mesh", "debug"))
+def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, start, mesh=None, debug=False):
     """Encode once, prefill the decoder start token, search (one compiled program)."""
     batch = src.shape[0]
     total = config.max_length
     variables = {"params": params}
     encoded = module.apply(variables, src, src_mask, method="encode")
-    cache = module.apply(variables, batch, total, encoded, src_mask, method="init_cache")
+    cache = constrain_cache(module.apply(variables, batch, total, encoded, src_mask, method="init_cache"), mesh)
 
     def step_fn(tokens, cache, step):
         # the decoder has no padding: every slot is real, positions are slots
         rows = tokens.shape[0]                   # batch, or batch * beams
-        logits, cache = module.apply(variables, tokens[:, None], cache, step, jnp.ones((rows, total), jnp.int32),
-                                     jnp.full((rows, 1), step, jnp.int32), method="decode")
-        return logits[:, -1], cache
+        logits, cache = module.apply(variables, tokens[:, None], constrain_cache(cache, mesh), step,
+                                     jnp.ones((rows, total), jnp.int32), jnp.full((rows, 1), step, jnp.int32),
+                                     method="decode")
+        return logits[:, -1], constrain_cache(cache, mesh)
 
     first_logits, cache = step_fn(jnp.full((batch,), start, jnp.int32), cache, 0)   # the decoder start token
 

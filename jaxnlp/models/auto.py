@@ -40,6 +40,7 @@ class Model:
     task: str
     architecture: Architecture
     model_dir: Path | None = None
+    mesh: Any = None        # a jax Mesh ("data", "model") the params are sharded over, or None
 
     @functools.cached_property
     def _forward(self):
@@ -92,7 +93,20 @@ class Model:
                 del inputs["token_type_ids"]     # the model has no token types
             else:
                 _check_ids(token_type_ids, "token_type_ids", types)
-        return self._forward(self.params, inputs)
+        if self.mesh is None:
+            return self._forward(self.params, inputs)
+        return self._sharded_forward(inputs, batch)
+
+    def _sharded_forward(self, inputs: dict, batch: int):
+        """Rows padded (last row repeated) to a multiple of the "data" size,
+        placed batch-split, run, and the padding rows dropped."""
+        from jaxnlp.sharding import rows_for, shard_batch
+
+        rows = rows_for(batch, self.mesh)
+        if rows != batch:
+            inputs = {k: jnp.concatenate([v, jnp.repeat(v[-1:], rows - batch, axis=0)]) for k, v in inputs.items()}
+        out = self._forward(self.params, shard_batch(inputs, self.mesh))
+        return out if rows == batch else jax.tree.map(lambda a: a[:batch], out)
 
 
 def _check_ids(ids, name: str, vocab_size: int | None):
@@ -143,6 +157,9 @@ def load_model(path_or_id, task: str = "base", dtype="float32", param_dtype=None
     from jaxnlp.checkpoints import read_config, read_state_dict, resolve_model_dir
     from jaxnlp.checkpoints import converted
 
+    if mesh is not None:
+        from jaxnlp.sharding import as_mesh
+        mesh = as_mesh(mesh)     # a bad mesh fails before anything is read
     model_dir = resolve_model_dir(path_or_id, revision=revision)
     config_dict = read_config(model_dir)
     if converted.is_converted(model_dir):
@@ -160,10 +177,12 @@ def load_model(path_or_id, task: str = "base", dtype="float32", param_dtype=None
         params = convert_state_dict(state_dict, expected, arch.weight_rules(config, task),
                                     prefix=arch.prefix, backbone_children=arch.backbone_children,
                                     keep_layout=arch.keep_layout, source=str(model_dir))
-    params = jax.tree.map(lambda a: jnp.asarray(a, dtype=pdtype if np.issubdtype(a.dtype, np.floating)
-                                                 or str(a.dtype) == "bfloat16" else a.dtype), params)
-    if mesh is not None:
-        from jaxnlp.sharding import shard_params
-        params = shard_params(params, mesh)
+    cast = lambda a: pdtype if np.issubdtype(a.dtype, np.floating) or str(a.dtype) == "bfloat16" else a.dtype  # noqa: E731
+    if mesh is None:
+        params = jax.tree.map(lambda a: jnp.asarray(a, dtype=cast(a)), params)
+    else:   # cast on the host, then each device receives only its shards
+        from jaxnlp.sharding import attention_heads, shard_params
+        params = shard_params(jax.tree.map(lambda a: np.asarray(a).astype(cast(a)), params), mesh,
+                              num_heads=attention_heads(config))
     return Model(module=module, params=params, config=config, task=task, architecture=arch,
-                 model_dir=model_dir)
+                 model_dir=model_dir, mesh=mesh)

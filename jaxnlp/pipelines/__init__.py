@@ -60,7 +60,8 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
              revision: str | None = None, mesh=None, **task_options):
     """A callable for `task` over `model` (a checkpoint directory, a hub id,
     or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's).
-    `mesh` (a jax.sharding.Mesh with axes "data" and "model") shards the
+    Without `model`, the task's default checkpoint from the catalogue
+    (jaxnlp/catalogue.py, weights/README.md) is fetched from the hub. `mesh` (a jax.sharding.Mesh with axes "data" and "model") shards the
     parameters as `load_model(..., mesh=)` does."""
     name, implied = task_and_options(task)
     task_options = {**implied, **task_options}
