@@ -15,6 +15,7 @@ from jaxnlp.errors import InputTooLongError
 from jaxnlp.tokenization.languages import LanguageCodes
 
 SPECIAL_TOKEN_NAMES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
+TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 
 
 def _clean_up_tokenization(text: str) -> str:
@@ -252,7 +253,7 @@ class Tokenizer:
         text_pair: str | Sequence[str] | None = None,
         add_special_tokens: bool = True,
         max_length: int | None = None,
-        truncation: bool = True,
+        truncation: bool | str = True,
         padding: bool | str = True,
         *,
         text_target: str | Sequence[str] | None = None,
@@ -266,8 +267,11 @@ class Tokenizer:
         "longest") pads to the longest row (no padding for a single text);
         "max_length" pads to the length limit. The length limit is
         `max_length`, else `model_max_length`. Rows over the limit are
-        truncated (longest first for pairs, special tokens kept) when
-        `truncation` is True, else `InputTooLongError` is raised.
+        truncated (special tokens kept) when `truncation` is True or a
+        strategy, else `InputTooLongError` is raised. Strategies for pairs, as
+        transformers': "longest_first" (= True: the longer text loses tokens
+        first), "only_first" / "only_second" (only that text is cut; ValueError
+        naming the row when cutting it cannot make the row fit).
 
         Encoder-decoders: `text_target` (one per text) adds `labels`, the
         target texts' ids padded (with the pad id) and truncated the same way;
@@ -280,6 +284,9 @@ class Tokenizer:
             raise ValueError(f"padding must be True, False, 'bucket', 'longest' or 'max_length', got {padding!r}")
         if padding == "max_length" and limit is None:
             raise ValueError("padding='max_length' needs max_length (this tokenizer has no model_max_length)")
+        if isinstance(truncation, str) and truncation not in TRUNCATION_STRATEGIES:
+            raise ValueError(f"truncation must be True, False or one of {TRUNCATION_STRATEGIES}, got {truncation!r}")
+        truncation = truncation if isinstance(truncation, str) else "longest_first" if truncation else False
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
         if texts is None and text_target is not None:
@@ -315,7 +322,7 @@ class Tokenizer:
         return self._encode_batch(list(texts), True, max_length, False, None, stride=stride)[0]
 
     def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
-                      lang: str | None, stride: int = 0):
+                      lang: str | None, stride: int = 0, strategy: str = "longest_first"):
         """`(encodings, number of special tokens a row gets)`, with the backend
         of the side (`target`) and the template of language `lang`."""
         backend = self._target_backend if target else self._backend
@@ -325,7 +332,7 @@ class Tokenizer:
                 if lang is not None:
                     backend.post_processor = self._processor(target, lang)
                 if truncate_to is not None:
-                    backend.enable_truncation(truncate_to, stride=stride, strategy="longest_first",
+                    backend.enable_truncation(truncate_to, stride=stride, strategy=strategy,
                                               direction=self.truncation_side)
                 encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
                 n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
@@ -338,9 +345,20 @@ class Tokenizer:
     def _encode_padded(self, texts, pairs, add_special_tokens, max_length, limit, truncation, padding, target,
                        lang, name) -> dict[str, np.ndarray]:
         inputs = texts if pairs is None else list(zip(texts, pairs))
-        truncate = truncation and limit is not None
-        encodings, n_special = self._encode_batch(inputs, add_special_tokens, limit if truncate else None, target,
-                                                  lang)
+        truncate = bool(truncation) and limit is not None   # truncation: a strategy or False
+        try:
+            encodings, n_special = self._encode_batch(inputs, add_special_tokens, limit if truncate else None,
+                                                      target, lang, strategy=truncation or "longest_first")
+        except Exception as e:   # tokenizers raises a bare Exception when only_first/only_second cannot fit a row
+            if "Truncation error" not in str(e):
+                raise
+            for i, row in enumerate(inputs):
+                try:
+                    self._encode_batch([row], add_special_tokens, limit, target, lang, strategy=truncation)
+                except Exception:
+                    break
+            raise ValueError(f"cannot truncate {name}[{i}] to max_length={limit} with truncation={truncation!r}: "
+                             f"{str(e).removeprefix('Truncation error: ')}") from None
         for i, enc in enumerate(encodings if limit is not None else ()):
             if len(enc.ids) > limit:
                 if truncate:  # the special tokens alone do not fit

@@ -105,6 +105,24 @@ def test_truncation_matches_transformers(ours, hf, layout, long_text, rows):
             assert rows(enc, "token_type_ids") == expected["token_type_ids"]
 
 
+@pytest.mark.parametrize("layout", ["minilm", "roberta"])
+def test_pair_truncation_strategies_match_transformers(ours, hf, layout, long_text, rows):
+    tok, ref = ours(layout), hf(layout)
+    texts = [long_text, long_text[:200]]
+    pairs = ["a second text that takes more than half of the forty tokens of the window all by itself, really",
+             "short"]
+    got = {s: tok(texts, pairs, max_length=40, truncation=s) for s in ("only_first", "longest_first")}
+    for strategy, enc in got.items():
+        assert rows(enc) == ref(texts, pairs, max_length=40, truncation=strategy)["input_ids"]
+    assert rows(got["only_first"])[0] != rows(got["longest_first"])[0]   # the second text kept whole
+    enc = tok(pairs, texts, max_length=40, truncation="only_second")
+    assert rows(enc) == ref(pairs, texts, max_length=40, truncation="only_second")["input_ids"]
+    with pytest.raises(ValueError, match=r"texts\[1\] to max_length=40 with truncation='only_first'"):
+        tok(["fine " * 50, "short"], ["x", long_text], max_length=40, truncation="only_first")
+    with pytest.raises(ValueError, match="truncation must be"):
+        tok("a", truncation="only_third")
+
+
 def test_truncation_default_limit_is_model_max_length(ours, hf, long_text, rows):
     tok, ref = ours("minilm"), hf("minilm")
     enc = tok([long_text, long_text * 2])
