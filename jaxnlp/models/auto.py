@@ -177,7 +177,10 @@ def load_model(path_or_id, task: str = "base", dtype="float32", param_dtype=None
         params = convert_state_dict(state_dict, expected, arch.weight_rules(config, task),
                                     prefix=arch.prefix, backbone_children=arch.backbone_children,
                                     keep_layout=arch.keep_layout, source=str(model_dir))
-    cast = lambda a: pdtype if np.issubdtype(a.dtype, np.floating) or str(a.dtype) == "bfloat16" else a.dtype  # noqa: E731
+
+    def cast(a):
+        return pdtype if np.issubdtype(a.dtype, np.floating) or str(a.dtype) == "bfloat16" else a.dtype
+
     if mesh is None:
         params = jax.tree.map(lambda a: jnp.asarray(a, dtype=cast(a)), params)
     else:   # cast on the host, then each device receives only its shards

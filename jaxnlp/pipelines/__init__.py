@@ -77,6 +77,10 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
     if isinstance(model, Model):
         if model.task != head:
             raise ValueError(f"{task} needs a model loaded with task={head!r}, got task={model.task!r}")
+        if mesh is not None:
+            from jaxnlp.sharding import shard_model
+
+            model = shard_model(model, mesh)
         loaded = model
     else:
         loaded = load_model(model, task=head, dtype=dtype, param_dtype=param_dtype, revision=revision, mesh=mesh)
