@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import time_calls  # noqa: E402
+
 DECODER_CASES = [  # (batch, prompt, new, mode)
     (1, 32, 64, "greedy"), (8, 32, 64, "greedy"),
     (1, 32, 64, "beam4"), (8, 32, 64, "beam4"),
@@ -95,15 +98,6 @@ def prompts(batch: int, length: int, vocab: int, pad: int, left: bool):
 def options(mode: str, new: int) -> dict:
     beams = dict(num_beams=4, early_stopping=True) if mode == "beam4" else {}
     return dict(max_new_tokens=new, **beams)
-
-
-def time_calls(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def main() -> None:

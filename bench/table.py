@@ -70,7 +70,10 @@ def run_tables(data: dict) -> str:
         p = suites["roofline"]
         out += ["", f"Roofline: matmul peak {p['matmul_gflops']:.1f} GFLOP/s ({p['dtype']}, {p['matmul_n']}^2), "
                     f"memory bandwidth {p['bandwidth_gbs']:.1f} GB/s (read {p['read_gbs']:.1f}, "
-                    f"copy {p['copy_gbs']:.1f})."]
+                    f"copy {p['copy_gbs']:.1f})"
+                    + (f"; float32 at Precision.HIGHEST {p['matmul_gflops_highest']:.0f} GFLOP/s (jax's default "
+                       "float32 matmul on this GPU is TF32-like, PyTorch's is not)" if "matmul_gflops_highest" in p
+                       else "") + "."]
     if suites.get("load"):
         out += ["", "Files -> first result, fresh processes (seconds, median):", "",
                 "| model | | load | first call | files -> result | steady call | peak RSS MB |",
@@ -108,10 +111,10 @@ def run_tables(data: dict) -> str:
     if suites.get("pipelines"):
         out += ["", "Pipelines (items/s, median of the timed calls after a first call):", "",
                 "| task | model | items | jaxnlp items/s | first call s | PyTorch items/s | PyTorch side | speedup | "
-                "same output |", "|---|---|---|---|---|---|---|---|---|"]
+                f"same output | peak {mem_kind} MB jaxnlp / PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in suites["pipelines"]:
             if "skipped" in r:
-                out.append(f"| {r['task']} | | | skipped: {r['skipped']} | | | | | |")
+                out.append(f"| {r['task']} | | | skipped: {r['skipped']} | | | | | | |")
                 continue
             j, t = r["jaxnlp"], r.get("torch")
             speedup = f"{r['speedup']:.2f}x" if t else "-"
@@ -119,7 +122,7 @@ def run_tables(data: dict) -> str:
             torch_rate = f"{t['items_per_s']:.1f}" if t else "-"
             out.append(f"| {r['task']} | {r['model']} | {j['items']} | {j['items_per_s']:.1f} | "
                        f"{j['first_call_s']:.2f} | {torch_rate} | {t['device'] if t else r.get('note', '')} | "
-                       f"{speedup} | {same} |")
+                       f"{speedup} | {same} | {_mem(r, 'jaxnlp')} / {_mem(r, 'torch') if t else '-'} |")
     return "\n".join(out)
 
 

@@ -1,0 +1,219 @@
+"""Pipeline throughput (items/s): jaxnlp.pipeline vs transformers' pipeline on
+the same random checkpoints of real sizes, in one run.
+
+    .venv/bin/python bench/pipelines.py [--task sentiment,ner,qa,summarization,translation,conversation]
+                                        [--quick] [--repeats 2] [--json out.json]
+
+Tasks and checkpoints: sentiment (text-classification, distilbert), NER
+(token-classification, aggregation "simple", bert-base), QA (distilbert),
+summarization (bart-base, beam 4, no_repeat_ngram 3), translation (opus-mt
+en-fr sized marian, beam 4), conversation (gpt2 sized, DialoGPT style; jaxnlp
+only: no transformers release has it since 4.42). Generating tasks write
+exactly `new_tokens` tokens on both sides (min_new_tokens = max_new_tokens),
+so both do the same work however random weights pick eos.
+
+Each side runs in its own fresh process (so peak memory is its own): build
+the pipeline (load), a first call over all items (compile + run for jaxnlp,
+PyTorch's warm-up), then `repeats` timed calls; items/s from their median.
+transformers 5 has no question-answering, translation or summarization
+pipelines: their PyTorch side runs under transformers 4.57
+(.venv457, scripts/setup_ref457.sh); without it those rows have no
+reference. This file is also that worker (`--worker JSON`): it imports
+neither jax nor jaxnlp unless it runs the jaxnlp side, so it runs under
+both venvs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, host_peak_rss_mb, texts, time_calls  # noqa: E402
+
+TASKS = {   # name -> (jaxnlp / transformers task, model, items, words per item, batch size)
+    "sentiment": ("sentiment-analysis", "distilbert", 64, 24, 16),
+    "ner": ("ner", "bert-base", 64, 24, 16),
+    "qa": ("question-answering", "distilbert", 32, 150, 16),
+    "summarization": ("summarization", "bart-base", 8, 150, 8),
+    "translation": ("translation_en_to_fr", "marian", 16, 20, 8),
+    "conversation": ("conversation", "gpt2", 8, 16, 8),
+}
+NEEDS_457 = {"qa", "summarization", "translation"}   # the transformers 5 gap
+NEW_TOKENS = 32
+VENV457 = ROOT / ".venv457" / "bin" / "python"
+
+
+def inputs(task: str, quick: bool) -> list:
+    _, _, n, words, _ = TASKS[task]
+    n = max(2, n // 4) if quick else n
+    if task == "qa":
+        questions = texts(n, 6, seed=2)
+        return [{"question": q.rstrip(".") + "?", "context": c} for q, c in zip(questions, texts(n, words, seed=3))]
+    return texts(n, words, seed=1)
+
+
+def digest(task: str, outputs: list) -> list:
+    """What must agree between the sides (labels, spans, texts; scores rounded)."""
+    if task == "sentiment":
+        return [[o["label"], round(o["score"], 3)] for o in outputs]
+    if task == "ner":
+        return [[[e["entity_group"], e["start"], e["end"]] for e in o] for o in outputs]
+    if task == "qa":
+        return [[o["start"], o["end"], o["answer"]] for o in outputs]
+    if task in ("summarization", "translation"):
+        key = "summary_text" if task == "summarization" else "translation_text"
+        return [o[key] for o in outputs]
+    return outputs
+
+
+def generation_options(task: str, new_tokens: int) -> dict:
+    return dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens) if task in (
+        "summarization", "translation", "conversation") else {}
+
+
+def run_side(spec: dict) -> dict:
+    """One side of one task, in this process: load, first call, timed calls."""
+    task, framework = spec["task"], spec["framework"]
+    name, _, _, _, batch = TASKS[task]
+    items = inputs(task, spec["quick"])
+    options = generation_options(task, spec["new_tokens"])
+    if task == "ner":
+        options["aggregation_strategy"] = "simple"
+    t0 = time.perf_counter()
+    if framework == "jaxnlp":
+        import jax
+        import jaxnlp
+
+        pipe = jaxnlp.pipeline(name, model=spec["dir"], batch_size=batch, dtype=spec["dtype"],
+                               param_dtype=spec["dtype"])
+        jax.block_until_ready(pipe.model.params)
+        device = str(jax.devices()[0])
+    else:
+        import torch
+        import transformers
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, spec["dtype"])
+        key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        pipe = transformers.pipeline(name, model=spec["dir"], device=device, batch_size=batch, **{key: dtype})
+        device = f"{device}, transformers {transformers.__version__}"
+    load_s = time.perf_counter() - t0
+    call = _caller(task, framework, pipe, items, options)
+    t0 = time.perf_counter()
+    outputs = call()
+    first_s = time.perf_counter() - t0
+    times = time_calls(call, spec["repeats"])
+    return dict(task=task, framework=framework, device=device, items=len(items), batch_size=batch,
+                load_s=load_s, first_call_s=first_s, times_s=times, items_per_s=len(items) / statistics.median(times),
+                peak_rss_mb=host_peak_rss_mb(), peak_device_mb=_device_peak(framework),
+                outputs=digest(task, outputs))
+
+
+def _caller(task, framework, pipe, items, options):
+    if task == "conversation":
+        from jaxnlp.pipelines.conversation import ConversationManager
+
+        def call():   # one turn of `len(items)` fresh conversations
+            manager = ConversationManager()
+            for text in items:
+                manager.create(text)
+            return list(pipe(manager, **options).values())
+        return call
+    if framework == "torch":
+        import torch
+
+        def call():
+            with torch.no_grad():
+                out = pipe(items, **options)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            return out
+        return call
+    return lambda: pipe(items, **options)
+
+
+def _device_peak(framework: str):
+    from _common import jax_peak_mb, torch_peak_mb
+
+    return jax_peak_mb() if framework == "jaxnlp" else torch_peak_mb()
+
+
+def torch_python(task: str) -> str | None:
+    """The interpreter of the PyTorch side: this one, or .venv457's where
+    transformers 5 lacks the task (None when that venv is missing)."""
+    if task not in NEEDS_457:
+        return sys.executable
+    return str(VENV457) if VENV457.exists() else None
+
+
+def available(task: str) -> bool:
+    import importlib.util
+
+    module = {"qa": "question_answering", "summarization": "text2text", "translation": "text2text",
+              "conversation": "conversation"}.get(task)
+    return module is None or importlib.util.find_spec(f"jaxnlp.pipelines.{module}") is not None
+
+
+def bench_task(task: str, directory: Path, *, quick: bool, repeats: int, dtype: str = "float32",
+               new_tokens: int = NEW_TOKENS, log=print) -> dict:
+    """Both sides of one task, each in a fresh process; the row run.py stores."""
+    from _common import run_script
+
+    if not available(task):
+        log(f"pipelines {task}: skipped: not available")
+        return dict(task=task, skipped="not available")
+    spec = dict(task=task, dir=str(directory), quick=quick, repeats=repeats, dtype=dtype, new_tokens=new_tokens)
+    row = dict(task=task, model=TASKS[task][1], pipeline=TASKS[task][0])
+    row["jaxnlp"] = run_script(Path(__file__), {**spec, "framework": "jaxnlp"})
+    python = torch_python(task) if task != "conversation" else None
+    if python is not None:
+        row["torch"] = run_script(Path(__file__), {**spec, "framework": "torch"}, python=python)
+        row["speedup"] = row["jaxnlp"]["items_per_s"] / row["torch"]["items_per_s"]
+        row["same_output"] = row["jaxnlp"]["outputs"] == row["torch"]["outputs"]
+    else:
+        row["note"] = ("no transformers counterpart" if task == "conversation"
+                       else "no PyTorch reference: run scripts/setup_ref457.sh")
+    for side in ("jaxnlp", "torch"):
+        if side in row:
+            row[side].pop("outputs")
+    j = row["jaxnlp"]
+    msg = f"pipelines {task:13} jaxnlp {j['items_per_s']:8.1f} items/s (first call {j['first_call_s']:.2f} s)"
+    if "torch" in row:
+        msg += (f"  torch {row['torch']['items_per_s']:8.1f} items/s  speedup {row['speedup']:.2f}x  "
+                f"same output: {row['same_output']}")
+    log(msg)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--task", default=",".join(TASKS))
+    ap.add_argument("--quick", action="store_true", help="tiny models, few items (smoke test)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--ckpt-dir", default=None, help="where the random checkpoints are kept (default: a temp dir)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(run_side(json.loads(args.worker))))
+        return
+    import tempfile
+
+    from checkpoints import checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.ckpt_dir or tmp)
+        rows = [bench_task(t, checkpoint(TASKS[t][1], t, root, args.quick), quick=args.quick,
+                           repeats=args.repeats, dtype=args.dtype) for t in args.task.split(",")]
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
