@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 import jaxnlp
+from support.compare import assert_results_close
 from support.pipelines import checkpoint, hf_pipeline
 
 TOL = 1e-4
@@ -28,16 +29,7 @@ def ckpt(request, tmp_path_factory):
 
 def assert_close(ours, ref):
     """Same structure, tokens, token_str and sequence; scores within TOL."""
-    if isinstance(ref, list):
-        assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
-        for o, r in zip(ours, ref):
-            assert_close(o, r)
-        return
-    assert set(ours) == {"score", "token", "token_str", "sequence"}, ours
-    assert (ours["token"], ours["token_str"], ours["sequence"]) == (ref["token"], ref["token_str"],
-                                                                    ref["sequence"]), (ours, ref)
-    assert isinstance(ours["token"], int) and isinstance(ours["score"], float)
-    assert abs(ours["score"] - ref["score"]) <= TOL, (ours, ref)
+    assert_results_close(ours, ref, TOL)
 
 
 def hf_each(hf, texts, **options):

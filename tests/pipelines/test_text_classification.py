@@ -7,6 +7,7 @@ import pytest
 
 import jaxnlp
 from jaxnlp.errors import UnknownTaskError
+from support.compare import assert_results_close
 from support.pipelines import checkpoint, hf_pipeline
 
 TEXTS = ["the quick brown fox jumps over the lazy dog", "I loved this movie!", "terrible acting, bad plot",
@@ -25,13 +26,7 @@ def ckpt(request, tmp_path_factory):
 
 def assert_close(ours, ref):
     """Same structure and labels, scores within TOL."""
-    if isinstance(ref, list):
-        assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
-        for o, r in zip(ours, ref):
-            assert_close(o, r)
-        return
-    assert set(ours) == set(ref) and ours["label"] == ref["label"], (ours, ref)
-    assert abs(ours["score"] - ref["score"]) <= TOL, (ours, ref)
+    assert_results_close(ours, ref, TOL)
 
 
 @pytest.mark.parametrize("options", [{}, {"top_k": None}, {"top_k": 2}, {"function_to_apply": "sigmoid"},
