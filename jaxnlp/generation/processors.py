@@ -205,7 +205,9 @@ def top_k_filter(scores: jax.Array, top_k: int, min_tokens_to_keep: int = 1) -> 
     """TopKLogitsWarper(top_k, min_tokens_to_keep): scores below the k-th largest -> -inf
     (ties with the k-th are kept). `top_k` is static."""
     k = min(max(int(top_k), int(min_tokens_to_keep)), scores.shape[-1])
-    kth = lax.top_k(scores, k)[0][..., -1:]                           # --> [batch, 1]
+    # the minimum of the k values, not `[..., -1:]`: XLA's CPU backend turns a top_k whose values are
+    # reduced whole into its fast TopK call, a top_k sliced to one column into a full sort (~100x slower)
+    kth = jnp.min(lax.top_k(scores, k)[0], axis=-1, keepdims=True)   # --> [batch, 1]
     return jnp.where(scores < kth, NEG_INF, scores)
 
 
@@ -242,7 +244,7 @@ def _as_tuple(ids: int | Sequence[int]) -> tuple[int, ...]:
 def process_scores(scores: jax.Array, tokens: jax.Array, cur_len: jax.Array | int,
                    config: GenerationConfig, params: DynamicParams | None = None, *,
                    prompt_len: jax.Array | int, prompt_start: jax.Array | None = None,
-                   num_beams: int = 1) -> jax.Array:
+                   num_beams: int = 1, warp: bool = True) -> jax.Array:
     """All processors `config` asks for, in transformers' order.
 
     scores: [rows, vocab] float32 (raw logits for greedy/sampling, log_softmax for
@@ -252,7 +254,9 @@ def process_scores(scores: jax.Array, tokens: jax.Array, cur_len: jax.Array | in
       `config.dynamic`); prompt_len: transformers' input length (padded prompt or
       decoder start ids); prompt_start: [rows] first non-pad prompt column
       (repetition penalty only); num_beams: > 1 keeps n_eos + 1 tokens in the
-      sampling warpers, as transformers does for beam sampling.
+      sampling warpers, as transformers does for beam sampling; warp: False leaves
+      out the sampling warpers (temperature, top_k, top_p), which
+      `jaxnlp.generation.search.draw_tokens` applies among its candidates.
 
     Temperature and repetition penalty are applied whatever their value (at 1.0
     they are exact identities), so changing them never recompiles; top_p runs
@@ -287,7 +291,7 @@ def process_scores(scores: jax.Array, tokens: jax.Array, cur_len: jax.Array | in
             begin_index = jnp.where(begin_index > 1, begin_index, begin_index + 1)
         scores = suppress_at_begin(scores, cur_len, begin_index, config.begin_suppress_tokens)
 
-    if config.do_sample:
+    if config.do_sample and warp:
         min_keep = (len(eos) + 1 if eos else 2) if num_beams > 1 else 1
         scores = scale_temperature(scores, params.temperature)
         if config.top_k != 0:

@@ -30,6 +30,19 @@ summed. Beam search returns the length-penalised beam score, transformers'
 
 `debug=True` runs the same cond_fn / body_fn in a Python loop (for prints and
 breakpoints); the result is the same.
+
+Sampling draws among candidates (`draw_tokens`): with top_k, the k best
+tokens (`lax.top_k`, then top_p and a Gumbel-max draw over those k); with
+top_p alone, the `TOP_P_CANDIDATES` best, when the nucleus lies among them.
+The distribution is transformers' (TopK -> TopP warpers, then softmax): where
+the candidates cannot show it exactly (a token outside them tied with the k-th,
+a nucleus wider than the candidates) the step warps and draws over the whole
+vocabulary instead, as before. On CPU this makes sampling with top_k (the
+default, 50) cost about what greedy does: top_p sorted the whole vocabulary
+every step, and so did top_k as written before (XLA compiles a top_k read at
+one column into a sort), each two orders of magnitude slower at GPT-2's 50257
+tokens than `lax.top_k` + a draw over k. Which tokens a given key draws
+therefore depends on the path; the key still fixes them.
 """
 
 from __future__ import annotations
@@ -43,7 +56,8 @@ from flax import struct
 from jax import lax
 
 from jaxnlp.generation.config import DynamicParams, GenerationConfig
-from jaxnlp.generation.processors import process_scores
+from jaxnlp.generation.processors import (NEG_INF, _top_p_with_threshold, process_scores, scale_temperature,
+                                         top_k_filter)
 from jaxnlp.nn.cache import map_per_row
 
 __all__ = [
@@ -53,6 +67,7 @@ __all__ = [
     "BeamState",
     "greedy_search",
     "sample",
+    "draw_tokens",
     "beam_search",
     "search",
     "add_beam_dim",
@@ -192,6 +207,71 @@ def _last_column(buffer: jax.Array, cur_len: jax.Array) -> jax.Array:
 
 # ---------------------------------------------------------- greedy / sampling
 
+# top_p without top_k looks for the nucleus among this many most likely tokens first
+TOP_P_CANDIDATES = 1024
+
+
+def _gumbel_draw(scores: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One token per row from softmax(scores [rows, n]) (jax.random.categorical's Gumbel-max draw,
+    with the faster argmax) -> (index [rows] int32, its log-probability [rows])."""
+    index = first_argmax(scores + jax.random.gumbel(key, scores.shape, scores.dtype)).astype(jnp.int32)
+    log_probs = jax.nn.log_softmax(scores, axis=-1)
+    return index, jnp.take_along_axis(log_probs, index[:, None], axis=-1)[:, 0]
+
+
+def draw_tokens(scores: jax.Array, key: jax.Array, *, top_k: int = 0, top_p_threshold: jax.Array | None = None,
+                min_tokens_to_keep: int = 1) -> tuple[jax.Array, jax.Array]:
+    """Sample one token per row from softmax(TopP(TopK(scores))), transformers'
+    TopKLogitsWarper(top_k) -> TopPLogitsWarper(1 - top_p_threshold) -> multinomial.
+
+    scores [rows, vocab] float32 (temperature already applied); top_k static
+    (0: off); top_p_threshold: traced 1 - top_p, or None (off). Returns
+    (tokens [rows] int32, log-probabilities [rows] of the warped softmax at them).
+
+    The draw runs over the candidates (see the module docstring); where they
+    cannot show the warped distribution exactly for some row (a token outside
+    them tied with the k-th, a nucleus wider than them), it warps and draws
+    over the whole vocabulary (`lax.cond`: only that branch runs)."""
+    rows, vocab = scores.shape
+    k = min(max(int(top_k), int(min_tokens_to_keep)), vocab) if top_k else vocab
+    use_p = top_p_threshold is not None
+    if k == vocab and not use_p:
+        return _gumbel_draw(scores, key)
+    m = k if k < vocab else min(vocab, TOP_P_CANDIDATES)
+
+    # the m best over the reversed vocabulary: among equal scores the higher id ranks first, so the
+    # candidates in reverse are the last m of the stable ascending sort TopPLogitsWarper makes
+    values, index = lax.top_k(scores[:, ::-1], m)                                # --> [rows, m], descending
+    ids = (vocab - 1 - index).astype(jnp.int32)
+    # (the minimum, not values[:, -1:]: see top_k_filter)
+    floor = jnp.min(values, axis=-1, keepdims=True)                               # --> [rows, 1]
+    if k < vocab:
+        # transformers keeps every token tied with the k-th: are they all candidates?
+        exact = (jnp.sum(scores >= floor, axis=-1) <= k) | (floor[:, 0] == NEG_INF)
+        probs, tail = jax.nn.softmax(values, axis=-1), jnp.zeros((rows, 1), values.dtype)
+    else:
+        # top_p alone: do the tokens left out hold no more than 1 - top_p (so none is in the nucleus)?
+        probs = jnp.exp(values - jax.nn.logsumexp(scores, axis=-1, keepdims=True))
+        tail = jnp.maximum(1.0 - jnp.sum(probs, axis=-1, keepdims=True), 0.0)      # --> [rows, 1]
+        exact = (m == vocab) | (tail[:, 0] <= top_p_threshold)
+
+    def among_candidates(scores, values, ids, probs, tail):
+        if use_p:
+            cumulative = tail + jnp.cumsum(probs[:, ::-1], axis=-1)               # ascending order
+            remove = (cumulative <= top_p_threshold) & (jnp.arange(m) < m - min_tokens_to_keep)
+            values = jnp.where(remove[:, ::-1], NEG_INF, values)
+        j, log_prob = _gumbel_draw(values, key)
+        return jnp.take_along_axis(ids, j[:, None], axis=-1)[:, 0], log_prob
+
+    def whole_vocabulary(scores, values, ids, probs, tail):
+        if k < vocab:
+            scores = top_k_filter(scores, k, min_tokens_to_keep)
+        if use_p:
+            scores = _top_p_with_threshold(scores, top_p_threshold, min_tokens_to_keep)
+        return _gumbel_draw(scores, key)
+
+    return lax.cond(jnp.all(exact), among_candidates, whole_vocabulary, scores, values, ids, probs, tail)
+
 
 def _sampling_loop(step_fn: StepFn, first_logits, cache, tokens, prompt_len, config: GenerationConfig,
                    params: DynamicParams | None, prompt_start, rng, debug: bool) -> SearchOutput:
@@ -228,17 +308,17 @@ def _sampling_loop(step_fn: StepFn, first_logits, cache, tokens, prompt_len, con
     def select(state: SamplingState, logits: jax.Array, cache: Any) -> SamplingState:
         """Pick and write the next token of every row, from `logits` [batch, vocab]."""
         scores = process_scores(logits, state.tokens, state.cur_len, config, params,
-                                prompt_len=prompt_len, prompt_start=prompt_start)
+                                prompt_len=prompt_len, prompt_start=prompt_start, warp=False)
         rng = state.rng
         if do_sample:
             rng, key = jax.random.split(rng)
-            # jax.random.categorical's Gumbel-max draw, with the faster argmax
-            next_token = first_argmax(scores + jax.random.gumbel(key, scores.shape, scores.dtype))
+            next_token, token_log_prob = draw_tokens(
+                scale_temperature(scores, params.temperature), key, top_k=config.top_k,
+                top_p_threshold=params.top_p_threshold if config.uses_top_p else None)   # --> [batch]
         else:
-            next_token = first_argmax(scores)                                   # --> [batch]
-        next_token = next_token.astype(jnp.int32)
-        log_probs = jax.nn.log_softmax(scores, axis=-1)
-        token_log_prob = jnp.take_along_axis(log_probs, next_token[:, None], axis=-1)[:, 0]
+            next_token = first_argmax(scores).astype(jnp.int32)                 # --> [batch]
+            log_probs = jax.nn.log_softmax(scores, axis=-1)
+            token_log_prob = jnp.take_along_axis(log_probs, next_token[:, None], axis=-1)[:, 0]
         if eos:  # finished rows only get padding (transformers: only with an eos criterion)
             next_token = jnp.where(state.done, jnp.int32(pad), next_token)
         cur_len = state.cur_len + 1
