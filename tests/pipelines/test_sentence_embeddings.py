@@ -13,7 +13,7 @@ from sentence_transformers.sentence_transformer import modules as models
 
 import jaxnlp
 from jaxnlp.errors import CheckpointError
-from support.pipelines import checkpoint
+from support.pipelines import assert_refuses_bad_lists, checkpoint
 
 TEXTS = ["A man is playing a guitar.", "naïve café in 東京 with über straße", "",
          "the quick brown fox jumps over the lazy dog", "ok",
@@ -88,14 +88,7 @@ def test_plain_hf_directory_is_mean_pooled(tiny_bert):
 
 def test_bad_input(minilm):
     _, ours = minilm
-    with pytest.raises(ValueError, match="empty"):
-        ours([])
-    with pytest.raises(TypeError, match="item 2"):
-        ours(["a", "b", 3])
-    with pytest.raises(TypeError, match="takes a"):
-        ours(42)
-    with pytest.raises(TypeError, match="unknown option"):
-        ours("a", normalize=True)
+    assert_refuses_bad_lists(ours, {"normalize": True})
     with pytest.raises(TypeError, match="normalize_embeddings"):
         ours("a", normalize_embeddings="yes")
 

@@ -13,7 +13,7 @@ import jaxnlp
 from jaxnlp.errors import UnknownTaskError
 from jaxnlp.pipelines.token_classification import PosTaggingPipeline, TokenClassificationPipeline
 from jaxnlp.tokenization import Tokenizer, load_tokenizer
-from support.pipelines import checkpoint, hf_pipeline
+from support.pipelines import assert_refuses_bad_lists, checkpoint, hf_pipeline
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 TEXTS = ["john smith works in london", "naïve café in 東京 with über straße", "Mary lives in Paris!",
@@ -140,14 +140,7 @@ def test_pos_tagging_tags_every_word(ckpt, strategy):
 
 def test_bad_input(ckpt):
     directory, hf, ours = ckpt
-    with pytest.raises(ValueError, match="empty"):
-        ours([])
-    with pytest.raises(TypeError, match="item 2"):
-        ours(["a", "b", 3])
-    with pytest.raises(TypeError, match="takes a"):
-        ours(42)
-    with pytest.raises(TypeError, match="unknown option"):
-        ours("a", aggregation="simple")
+    assert_refuses_bad_lists(ours, {"aggregation": "simple"})
     with pytest.raises(ValueError, match="aggregation_strategy"):
         ours("a", aggregation_strategy="mean")
     with pytest.raises(ValueError, match="aggregation_strategy"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 import torch
 import transformers
 
@@ -88,6 +89,20 @@ def checkpoint(model_type: str, task: str, directory: Path, seed: int = 0, **ove
 
 def hf_pipeline(task: str, directory: Path, **kwargs):
     return transformers.pipeline(task, model=str(directory), tokenizer=str(directory), device="cpu", **kwargs)
+
+
+def assert_refuses_bad_lists(pipe, unknown_option: dict, item="a"):
+    """What every pipeline refuses before any work (jaxnlp.pipelines.base):
+    an empty list, a non-str item (naming its index), a bare non-list input,
+    and an unknown option."""
+    with pytest.raises(ValueError, match="empty"):
+        pipe([])
+    with pytest.raises(TypeError, match="item 2"):
+        pipe([item, item, 3])
+    with pytest.raises(TypeError, match="takes a"):
+        pipe(42)
+    with pytest.raises(TypeError, match="unknown option"):
+        pipe(item, **unknown_option)
 
 
 torch.set_grad_enabled(False)
