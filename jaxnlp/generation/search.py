@@ -151,6 +151,36 @@ def first_argmax(x: jax.Array) -> jax.Array:
     return jnp.min(jnp.where(hit, iota, x.shape[-1]), axis=-1)
 
 
+def top_k_wide(x: jax.Array, k: int, chunk: int = 128) -> tuple[jax.Array, jax.Array]:
+    """`lax.top_k(x, k)` over the last axis of a 2-D `x`, the same values and
+    indices (ties: the lower index first), for wide rows such as beam search's
+    [batch, beams * vocab]: XLA's CPU TopK over 240k columns costs ~2 ms a step.
+
+    Cut each row into `chunk`-wide blocks (the tail past the last whole one
+    kept aside), take the k blocks with the best maxima (ties: lower block) and
+    run top_k over those blocks and the tail, in index order. Exact: a block
+    holding one of the k best elements has fewer than k blocks ranked above it,
+    each of whose best elements outranks that element. ~6x faster at 240k.
+    top_k ranks NaN first: blocks rank a NaN as +inf (exact unless k blocks
+    holding +inf precede it; log-probabilities never reach +inf)."""
+    rows, n = x.shape
+    n_blocks = n // chunk
+    if n_blocks <= 2 * k:
+        return tuple(lax.top_k(x, k))
+    main = n_blocks * chunk
+    blocks = x[:, :main].reshape(rows, n_blocks, chunk)
+    best = jnp.max(jnp.where(jnp.isnan(blocks), jnp.inf, blocks), axis=-1)    # --> [rows, n_blocks]
+    which = jnp.sort(lax.top_k(best, k)[1], axis=-1)                          # --> [rows, k], ascending
+    picked = jnp.take_along_axis(blocks, which[:, :, None], axis=1).reshape(rows, k * chunk)
+    ids = (which[:, :, None] * chunk + jnp.arange(chunk, dtype=which.dtype)).reshape(rows, k * chunk)
+    if main < n:
+        picked = jnp.concatenate([picked, x[:, main:]], axis=1)
+        ids = jnp.concatenate([ids, jnp.broadcast_to(jnp.arange(main, n, dtype=ids.dtype), (rows, n - main))],
+                              axis=1)
+    values, pos = lax.top_k(picked, k)
+    return values, jnp.take_along_axis(ids, pos, axis=-1)
+
+
 def _run_loop(cond_fn, body_fn, state, debug: bool):
     if debug:
         while True:
@@ -457,13 +487,13 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
         if do_sample:
             rng, key = jax.random.split(rng)
             perturbed = flat + jax.random.gumbel(key, flat.shape)             # Gumbel-top-k sampling
-            cand_idx = lax.top_k(perturbed, beams_to_keep)[1]
+            cand_idx = top_k_wide(perturbed, beams_to_keep)[1]
             cand_scores = jnp.take_along_axis(flat, cand_idx, axis=-1)
             order = jnp.argsort(-cand_scores, axis=-1, stable=True)
             cand_idx = jnp.take_along_axis(cand_idx, order, axis=-1)
             cand_scores = jnp.take_along_axis(cand_scores, order, axis=-1)
         else:
-            cand_scores, cand_idx = lax.top_k(flat, beams_to_keep)             # --> [batch, 2k]
+            cand_scores, cand_idx = top_k_wide(flat, beams_to_keep)            # --> [batch, 2k]
         cand_beam = cand_idx // vocab                                            # --> [batch, 2k]
         cand_token = (cand_idx % vocab).astype(jnp.int32)                        # --> [batch, 2k]
         cand_tokens = _write_column(gather_beams(state.running_tokens, cand_beam), cur_len, cand_token)
