@@ -31,9 +31,10 @@ Options (transformers' names and defaults):
 Scoring is transformers' own numpy code (softmax over the context tokens and
 the first token of each window, outer product of start and end
 probabilities, argpartition over the candidates), so answers and their order
-match it. Windows come from a private copy of the tokenizer's backend
-(`tokenizers.Tokenizer`) with transformers' truncation settings, so their
-tokens, offsets and word ids are the ones transformers sees.
+match it. Windows come from `Tokenizer.encode_windows` over (question,
+context) pairs with transformers' truncation settings ("only_second" with
+the stride), so their tokens, offsets and word ids are the ones transformers
+sees.
 
 Where jaxnlp differs, and why:
 - A list always gives a list of results (transformers returns a bare result
@@ -55,9 +56,6 @@ Where jaxnlp differs, and why:
 
 from __future__ import annotations
 
-import copy
-import threading
-from functools import cached_property
 
 import numpy as np
 
@@ -125,7 +123,6 @@ class QuestionAnsweringPipeline(Pipeline):
         if self.tokenizer.padding_side != "right":
             raise ValueError("question-answering needs a tokenizer that pads on the right (question first); "
                              f"this one pads on the {self.tokenizer.padding_side}")
-        self._lock = threading.Lock()
         super().__post_init__()
 
     # -- inputs -------------------------------------------------------------------------------
@@ -219,41 +216,28 @@ class QuestionAnsweringPipeline(Pipeline):
 
     # -- the three steps ----------------------------------------------------------------------
 
-    @cached_property
-    def _pairs(self):
-        """A private copy of the backend, for transformers' pair truncation
-        (the shared one must keep no truncation)."""
-        return copy.deepcopy(self.tokenizer.backend)
-
     def preprocess(self, items, options):
         """Every (question, context) -> its windows: (item, tokenizers.Encoding, answer-token mask)."""
         max_seq_len, stride = options["max_seq_len"], options["doc_stride"]
-        pairs = [(item["question"], item["context"]) for item in items]
-        with self._lock:
-            backend = self._pairs
-            backend.no_truncation()
-            encodings = backend.encode_batch(pairs)
-            too_long = [i for i, enc in enumerate(encodings) if len(enc.ids) > max_seq_len]
-            for i in too_long:  # what transformers leaves to tokenizers (an error, or a Rust panic)
-                sequence_ids = encodings[i].sequence_ids
-                question = sequence_ids.count(0)
-                room = max_seq_len - (len(sequence_ids) - sequence_ids.count(1))
-                if room <= 0:
-                    raise ValueError(f"item {i}: the question takes {question} tokens, which leaves no room for the "
-                                     f"context in max_seq_len={max_seq_len} tokens; raise max_seq_len or shorten "
-                                     "the question")
-                if stride >= room:
-                    raise ValueError(f"item {i}: doc_stride={stride} must be less than the {room} context tokens a "
-                                     f"window holds beside the question (max_seq_len={max_seq_len}); lower doc_stride")
-            if too_long:
-                backend.enable_truncation(max_seq_len, stride=stride, strategy="only_second",
-                                          direction=self.tokenizer.truncation_side)
-                try:
-                    long = backend.encode_batch([pairs[i] for i in too_long])
-                finally:
-                    backend.no_truncation()
-                for i, enc in zip(too_long, long):
-                    encodings[i] = enc
+        questions, contexts = [item["question"] for item in items], [item["context"] for item in items]
+        encodings = self.tokenizer.encode_windows(questions, None, pairs=contexts)
+        too_long = [i for i, enc in enumerate(encodings) if len(enc.ids) > max_seq_len]
+        for i in too_long:  # what transformers leaves to tokenizers (an error, or a Rust panic)
+            sequence_ids = encodings[i].sequence_ids
+            question = sequence_ids.count(0)
+            room = max_seq_len - (len(sequence_ids) - sequence_ids.count(1))
+            if room <= 0:
+                raise ValueError(f"item {i}: the question takes {question} tokens, which leaves no room for the "
+                                 f"context in max_seq_len={max_seq_len} tokens; raise max_seq_len or shorten "
+                                 "the question")
+            if stride >= room:
+                raise ValueError(f"item {i}: doc_stride={stride} must be less than the {room} context tokens a "
+                                 f"window holds beside the question (max_seq_len={max_seq_len}); lower doc_stride")
+        if too_long:
+            long = self.tokenizer.encode_windows([questions[i] for i in too_long], max_seq_len, stride=stride,
+                                                 pairs=[contexts[i] for i in too_long], strategy="only_second")
+            for i, enc in zip(too_long, long):
+                encodings[i] = enc
         cls = self.tokenizer.cls_token_id
         windows = []
         for i, enc in enumerate(encodings):

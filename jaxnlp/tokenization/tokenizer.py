@@ -312,14 +312,18 @@ class Tokenizer:
             out["labels"] = labels["input_ids"]
         return out
 
-    def encode_windows(self, texts: Sequence[str], max_length: int | None, stride: int = 0) -> list:
+    def encode_windows(self, texts: Sequence[str], max_length: int | None, stride: int = 0,
+                       pairs: Sequence[str] | None = None, strategy: str = "longest_first") -> list:
         """The backend's `tokenizers.Encoding` of each text, truncated to
         `max_length` tokens (special tokens included); the rest of a longer
         text comes in the encoding's `.overflowing` windows, each overlapping
         the previous one by `stride` tokens and with its own special tokens
         (transformers' `return_overflowing_tokens=True, stride=...`). For
-        pipelines that read long texts window by window (NER, QA)."""
-        return self._encode_batch(list(texts), True, max_length, False, None, stride=stride)[0]
+        pipelines that read long texts window by window (NER, QA). With
+        `pairs`, each text is the first of a pair and `strategy` says which
+        side is truncated (QA: "only_second", the context)."""
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        return self._encode_batch(inputs, True, max_length, False, None, stride=stride, strategy=strategy)[0]
 
     def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
                       lang: str | None, stride: int = 0, strategy: str = "longest_first"):
