@@ -49,11 +49,49 @@ unchanged (no B-/I- stripping, no grouping of adjacent words), `score` its
 probability. Every word is kept (there is no ignore_labels). Words are
 aggregated with `aggregation_strategy` "first" (the default), "average" or
 "max"; `stride` works as above.
+
+Pre-split input (`is_split_into_words=True`, both tasks): an item is a list
+of words (str) and a call takes one list of words or a list of such lists.
+The tokenizer encodes the words as one sequence (tokenizers'
+`is_pretokenized`: each word is normalised and pre-tokenized on its own, and
+every token knows its word); the text that `start`/`end` refer to is the
+words joined with `delimiter` (default " "), as in transformers. Truncation
+(with the warning) and `stride` work as for texts (the windows keep the word
+ids). An empty list of words ([[]]) has no entities; an empty-string word
+has no tokens but still takes its place in the joined text.
+
+- token-classification follows transformers exactly, also where it is odd:
+  its word aggregation ("first" / "average" / "max") does not use the word
+  ids but the same boundaries as for texts (WordPiece's "##"; for other
+  tokenizers a token not after a space continues a word), read on the
+  joined text. So with BERT a given word "London!" is two words ("london",
+  "!"), and with byte-level BPE or SentencePiece a `delimiter` without a
+  space makes the whole list one word. Use pos-tagging for one result per
+  given word.
+- pos-tagging gives one result per given word, in order (its tokens are
+  those with its word id), {"word": the word as given, "start"/"end": its
+  span in the joined text, "label", "score"}. A word that has no tokens (""
+  or one the tokenizer drops entirely, such as " ") cannot be tagged: a
+  ValueError names it. A list cut by truncation tags the words up to the
+  cut (a word cut in two is tagged by its first part). Of a word read in
+  several `stride` windows, the window with most of it (then the more
+  confident) wins.
+
+Differences from transformers, with pre-split words: one list of words gives
+one result (a list of entities), as one text does; transformers returns a
+batch of one ([[...]]). Input errors are refused before any work: a str with
+is_split_into_words=True, a mixture of words and lists of words in one call
+(TypeError), a non-str word (TypeError naming the item and the word), and
+`delimiter` without is_split_into_words (ValueError; transformers ignores
+it). Without is_split_into_words a list item is refused (TypeError naming
+it). Tokenizers without word boundaries (see above) refuse
+is_split_into_words, as transformers' slow tokenizers do.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -97,17 +135,53 @@ def _overlapping(entities: list[dict]) -> list[dict]:
     return out
 
 
+class _Words(tuple):
+    """One pre-split item (is_split_into_words=True): its words; `.index` is
+    its place in the call's input (for error messages)."""
+
+    index = 0
+
+
+class _Window(NamedTuple):
+    """One model row: a window of an item's tokens."""
+    item: int                       # the item's index in the chunk
+    ids: np.ndarray
+    offsets: np.ndarray             # [tokens, 2], character offsets into the item's text
+    special: np.ndarray
+    type_ids: np.ndarray
+    word_ids: np.ndarray | None     # pre-split words: each token's word (-1: special), else None
+
+
+def _encode_words(tok, items: list, max_length: int | None, stride: int) -> list:
+    """`Tokenizer.encode_windows` for pre-split words: each list of words is
+    one sequence (tokenizers' `is_pretokenized`; the offsets are relative to
+    each word), truncated to `max_length`, the rest in `.overflowing` windows
+    overlapping by `stride` tokens, each with its special tokens and the
+    words' ids."""
+    return tok.encode_windows(items, max_length, stride, is_pretokenized=True)
+
+
+def _word_starts(words, delimiter: str) -> np.ndarray:
+    """Where each word starts in `delimiter.join(words)`, then a 0 (what word id -1, a special token, reads)."""
+    lengths = [len(w) + len(delimiter) for w in words[:-1]]
+    return np.asarray(np.cumsum([0] + lengths).tolist()[:len(words)] + [0], np.int32)
+
+
 class TokenClassificationPipeline(Pipeline):
     default_aggregation = "none"
     aggregations = AGGREGATIONS
     has_ignore_labels = True
+    item_types = (str, _Words)
+    tags_given_words = False    # pos-tagging: pre-split words are the words tagged
 
     # -- options ------------------------------------------------------------------------------
 
     def _sanitize(self, options: dict) -> dict:
         out = {"aggregation_strategy": options.pop("aggregation_strategy", self.default_aggregation),
-               "stride": options.pop("stride", None)}
-        known = ["aggregation_strategy", "stride"]
+               "stride": options.pop("stride", None),
+               "is_split_into_words": options.pop("is_split_into_words", False),
+               "delimiter": options.pop("delimiter", None)}
+        known = ["aggregation_strategy", "stride", "is_split_into_words", "delimiter"]
         if self.has_ignore_labels:
             out["ignore_labels"] = options.pop("ignore_labels", None)
             known.insert(1, "ignore_labels")
@@ -119,6 +193,18 @@ class TokenClassificationPipeline(Pipeline):
             raise ValueError(f"aggregation_strategy must be one of {self.aggregations}, "
                              f"got {out['aggregation_strategy']!r}")
         out["aggregation_strategy"] = strategy
+        split, delimiter = out["is_split_into_words"], out["delimiter"]
+        if not isinstance(split, (bool, np.bool_)):
+            raise TypeError(f"is_split_into_words must be a bool, got {split!r}")
+        out["is_split_into_words"] = split = bool(split)
+        if delimiter is not None and not split:
+            raise ValueError("delimiter joins pre-split words: it needs is_split_into_words=True")
+        if delimiter is not None and not isinstance(delimiter, str):
+            raise TypeError(f"delimiter must be a str, got {delimiter!r}")
+        out["delimiter"] = " " if delimiter is None else delimiter
+        if split and not self.has_word_boundaries:
+            raise ValueError("is_split_into_words needs word ids, which this tokenizer (a SentencePiece-in-Python "
+                             "one, as transformers' slow tokenizers) lacks")
         if strategy in WORD_AGGREGATIONS and not self.has_word_boundaries:
             raise ValueError(f"aggregation_strategy={strategy!r} needs word boundaries, which this tokenizer "
                              "(a SentencePiece-in-Python one, as transformers' slow tokenizers) lacks; "
@@ -147,6 +233,52 @@ class TokenClassificationPipeline(Pipeline):
             out["stride"] = int(stride)
         return out
 
+    # -- inputs -------------------------------------------------------------------------------
+
+    def __call__(self, inputs, **options):
+        if self._sanitize({**self.defaults, **options})["is_split_into_words"]:
+            inputs = self._word_lists(inputs)
+        return super().__call__(inputs, **options)
+
+    def _word_lists(self, inputs):
+        """Pre-split input -> one `_Words` or a list of them. Refused: anything
+        but a list of words or a list of such lists, a mixture of the two,
+        and a non-str word (naming the item and the word)."""
+        if isinstance(inputs, np.ndarray):
+            inputs = inputs.tolist()
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(f"{self.task} with is_split_into_words=True takes a list of words (str) or a list "
+                            f"of such lists, got {type(inputs).__name__}")
+        if not inputs:
+            raise ValueError(f"{self.task}: the input list is empty (one empty list of words is [[]])")
+        lists = [isinstance(x, (list, tuple, np.ndarray)) for x in inputs]
+        if not any(lists):
+            return self._word_list(inputs, None)
+        for i, (x, is_list) in enumerate(zip(inputs, lists)):
+            if isinstance(x, str):
+                raise TypeError(f"{self.task}: item {i} is a str but item {lists.index(True)} is a list: with "
+                                "is_split_into_words=True pass one list of words or a list of such lists, "
+                                "not a mixture")
+            if not is_list:
+                raise TypeError(f"{self.task}: item {i} is a {type(x).__name__}, expected a list of words (str)")
+        return [self._word_list(x, i) for i, x in enumerate(inputs)]
+
+    def _word_list(self, words, index: int | None) -> _Words:
+        words = words.tolist() if isinstance(words, np.ndarray) else words
+        for j, word in enumerate(words):
+            if not isinstance(word, str):
+                where = "" if index is None else f"item {index}, "
+                raise TypeError(f"{self.task}: {where}word {j} is a {type(word).__name__}, expected a str")
+        item = _Words(words)
+        item.index = index or 0
+        return item
+
+    def _check_item(self, item, index: int) -> None:
+        if isinstance(item, (list, tuple)) and not isinstance(item, _Words):
+            raise TypeError(f"{self.task}: item {index} is a {type(item).__name__}, expected a text "
+                            "(pass is_split_into_words=True for lists of words)")
+        super()._check_item(item, index)
+
     @property
     def has_word_boundaries(self) -> bool:
         """False for the SentencePiece-in-Python tokenizers (transformers' slow ones)."""
@@ -169,33 +301,57 @@ class TokenClassificationPipeline(Pipeline):
     # -- the three steps ----------------------------------------------------------------------
 
     def preprocess(self, items, options):
-        """Every text -> its windows: (item, ids, offsets, special tokens mask, type ids)."""
+        """Every item -> its windows (`_Window`s) and its text (pre-split
+        words: joined with the delimiter; token offsets are moved there)."""
         tok = self.tokenizer
         window, stride = self.content_window, options["stride"]
         if window is not None and window < 1:
             raise ValueError(f"the model window ({self.max_length}) leaves no room for text after the special tokens")
-        encodings = self._encode(list(items), stride)
+        split = options["is_split_into_words"]
+        if split:
+            texts = [options["delimiter"].join(words) for words in items]
+            starts = [_word_starts(words, options["delimiter"]) for words in items]
+            encodings = _encode_words(tok, items, self.max_length, stride or 0)
+        else:
+            texts, encodings = list(items), self._encode(list(items), stride)
         windows = []
         for i, enc in enumerate(encodings):
-            if stride is None and enc.overflowing:
-                warnings.warn(f"{self.task}: a text longer than the model window ({self.max_length} tokens) is "
-                              "truncated to it; pass stride= to read all of it", stacklevel=4)
+            truncated = stride is None and bool(enc.overflowing)
+            if truncated:
+                what = "a list of words" if split else "a text"
+                warnings.warn(f"{self.task}: {what} longer than the model window ({self.max_length} tokens) is "
+                              "truncated to it; pass stride= to read all of it", stacklevel=5)
             parts = [enc] + (list(enc.overflowing) if stride is not None else [])
             for part in parts:
-                windows.append((i, np.asarray(part.ids, np.int32), np.asarray(part.offsets, np.int32).reshape(-1, 2),
-                                np.asarray(part.special_tokens_mask, bool), np.asarray(part.type_ids, np.int32)))
-        width = length_bucket(max(len(w[1]) for w in windows), self.max_length)
+                offsets, word_ids = np.asarray(part.offsets, np.int32).reshape(-1, 2), None
+                if split:
+                    word_ids = np.asarray([-1 if w is None else w for w in part.word_ids], np.int32)
+                    offsets = offsets + starts[i][word_ids][:, None]
+                windows.append(_Window(i, np.asarray(part.ids, np.int32), offsets,
+                                       np.asarray(part.special_tokens_mask, bool),
+                                       np.asarray(part.type_ids, np.int32), word_ids))
+            if split and self.tags_given_words:
+                self._check_every_word_has_tokens(items[i], windows[-len(parts):], truncated)
+        width = length_bucket(max(len(w.ids) for w in windows), self.max_length)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         n = len(windows)
         arrays = {"input_ids": np.full((n, width), pad, np.int32), "attention_mask": np.zeros((n, width), np.int32),
                   "token_type_ids": np.zeros((n, width), np.int32)}
-        for row, (_, ids, _, _, type_ids) in enumerate(windows):
-            arrays["input_ids"][row, :len(ids)] = ids
-            arrays["attention_mask"][row, :len(ids)] = 1
-            arrays["token_type_ids"][row, :len(ids)] = type_ids
+        for row, w in enumerate(windows):
+            arrays["input_ids"][row, :len(w.ids)] = w.ids
+            arrays["attention_mask"][row, :len(w.ids)] = 1
+            arrays["token_type_ids"][row, :len(w.ids)] = w.type_ids
         if "token_type_ids" not in tok.model_input_names:
             del arrays["token_type_ids"]
-        return {"arrays": arrays, "windows": windows}
+        return {"arrays": arrays, "windows": windows, "texts": texts}
+
+    def _check_every_word_has_tokens(self, words: _Words, windows: list[_Window], truncated: bool) -> None:
+        seen = {int(w) for window in windows for w in window.word_ids if w >= 0}
+        last = max(seen, default=-1) if truncated else len(words) - 1   # truncated: the words up to the cut
+        missing = next((k for k in range(last + 1) if k not in seen), None)
+        if missing is not None:
+            raise ValueError(f"{self.task}: item {words.index}, word {missing} ({words[missing]!r}) has no tokens "
+                             "(an empty word, or one the tokenizer drops), so it cannot be tagged")
 
     def _encode(self, texts: list[str], stride: int | None):
         """Backend encodings truncated to the model window; with `stride`, the
@@ -215,39 +371,48 @@ class TokenClassificationPipeline(Pipeline):
     def postprocess(self, items, inputs, logits, options):
         per_item = [[] for _ in items]
         counts = [0] * len(items)
-        for row, (i, ids, offsets, special, _) in enumerate(inputs["windows"]):
-            scores = _softmax(logits[row, :len(ids)])
-            tokens = self._tokens(items[i], ids, offsets, special, scores, options["aggregation_strategy"])
-            per_item[i].extend(self._entities(tokens, options))
-            counts[i] += 1
-        return [_overlapping(entities) if count > 1 else entities for entities, count in zip(per_item, counts)]
+        for row, window in enumerate(inputs["windows"]):
+            scores = _softmax(logits[row, :len(window.ids)])
+            tokens = self._tokens(inputs["texts"][window.item], window, scores)
+            per_item[window.item].extend(self._entities(tokens, options))
+            counts[window.item] += 1
+        return [self._merge(entities, options) if count > 1 else entities for entities, count in zip(per_item, counts)]
+
+    def _merge(self, entities: list[dict], options: dict) -> list[dict]:
+        """The entities of an item read in several windows, merged."""
+        return _overlapping(entities)
 
     # -- transformers' post-processing ----------------------------------------------------------
 
     def _label(self, index) -> str:
         return self.model.config.labels.get(int(index), f"LABEL_{int(index)}")
 
-    def _tokens(self, text, ids, offsets, special, scores, strategy) -> list[dict]:
+    def _tokens(self, text: str, window: _Window, scores) -> list[dict]:
         """transformers' gather_pre_entities: the non-special tokens with their
-        scores, offsets and whether they continue a word."""
+        scores, offsets and whether they continue a word (pos-tagging of
+        pre-split words: whether they continue the previous token's word)."""
         backend = self.tokenizer.backend
         wordpiece = bool(getattr(backend.model, "continuing_subword_prefix", None))
         unk = self.tokenizer.unk_token_id
+        by_word_ids = window.word_ids is not None and self.tags_given_words
         out = []
-        for idx in range(len(ids)):
-            if special[idx]:
+        for idx, token_id in enumerate(window.ids.tolist()):
+            if window.special[idx]:
                 continue
-            word = backend.id_to_token(int(ids[idx]))
-            start, end = int(offsets[idx, 0]), int(offsets[idx, 1])
+            word = backend.id_to_token(token_id)
+            start, end = (int(x) for x in window.offsets[idx])
             ref = text[start:end]
             if wordpiece:
                 is_subword = len(word) != len(ref)
             else:
                 is_subword = start > 0 and " " not in text[start - 1:start + 1]
-            if int(ids[idx]) == unk:
+            if token_id == unk:
                 word, is_subword = ref, False
+            word_id = None if window.word_ids is None else int(window.word_ids[idx])
+            if by_word_ids:
+                is_subword = bool(out) and out[-1]["word_id"] == word_id
             out.append({"word": word, "scores": scores[idx], "start": start, "end": end, "index": idx,
-                        "is_subword": is_subword})
+                        "is_subword": is_subword, "word_id": word_id})
         return out
 
     def _tokens_to_string(self, tokens: list[str]) -> str:
@@ -273,7 +438,7 @@ class TokenClassificationPipeline(Pipeline):
             best = int(scores.argmax())
             words.append({"entity": self._label(best), "score": scores[best],
                           "word": self._tokens_to_string([t["word"] for t in group]),
-                          "start": group[0]["start"], "end": group[-1]["end"]})
+                          "start": group[0]["start"], "end": group[-1]["end"], "word_id": group[0]["word_id"]})
         return words
 
     def _group(self, entities: list[dict]) -> list[dict]:
@@ -314,7 +479,32 @@ class PosTaggingPipeline(TokenClassificationPipeline):
     default_aggregation = "first"
     aggregations = WORD_AGGREGATIONS
     has_ignore_labels = False
+    tags_given_words = True
 
     def _entities(self, tokens: list[dict], options: dict) -> list[dict]:
+        split = options["is_split_into_words"]
         return [{"word": w["word"], "start": w["start"], "end": w["end"], "label": w["entity"],
-                 "score": float(w["score"])} for w in self._words(tokens, options["aggregation_strategy"])]
+                 "score": float(w["score"]), **({"word_id": w["word_id"]} if split else {})}
+                for w in self._words(tokens, options["aggregation_strategy"])]
+
+    def _merge(self, entities: list[dict], options: dict) -> list[dict]:
+        if not options["is_split_into_words"]:
+            return super()._merge(entities, options)
+        best = {}       # word id -> the window's result with most of the word, then the most confident
+        for e in entities:
+            old = best.get(e["word_id"])
+            if old is None or (e["end"] - e["start"], e["score"]) > (old["end"] - old["start"], old["score"]):
+                best[e["word_id"]] = e
+        return [best[k] for k in sorted(best)]
+
+    def postprocess(self, items, inputs, logits, options):
+        results = super().postprocess(items, inputs, logits, options)
+        if not options["is_split_into_words"]:
+            return results
+        out = []       # the given words, at their places in the joined text
+        for words, item in zip(items, results):
+            starts = _word_starts(words, options["delimiter"])
+            out.append([{"word": words[e["word_id"]], "start": int(starts[e["word_id"]]),
+                         "end": int(starts[e["word_id"]]) + len(words[e["word_id"]]), "label": e["label"],
+                         "score": e["score"]} for e in item])
+        return out

@@ -312,8 +312,9 @@ class Tokenizer:
             out["labels"] = labels["input_ids"]
         return out
 
-    def encode_windows(self, texts: Sequence[str], max_length: int | None, stride: int = 0,
-                       pairs: Sequence[str] | None = None, strategy: str = "longest_first") -> list:
+    def encode_windows(self, texts: Sequence[str] | Sequence[list[str]], max_length: int | None, stride: int = 0,
+                       pairs: Sequence[str] | None = None, strategy: str = "longest_first",
+                       is_pretokenized: bool = False) -> list:
         """The backend's `tokenizers.Encoding` of each text, truncated to
         `max_length` tokens (special tokens included); the rest of a longer
         text comes in the encoding's `.overflowing` windows, each overlapping
@@ -321,12 +322,20 @@ class Tokenizer:
         (transformers' `return_overflowing_tokens=True, stride=...`). For
         pipelines that read long texts window by window (NER, QA). With
         `pairs`, each text is the first of a pair and `strategy` says which
-        side is truncated (QA: "only_second", the context)."""
-        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
-        return self._encode_batch(inputs, True, max_length, False, None, stride=stride, strategy=strategy)[0]
+        side is truncated (QA: "only_second", the context). With
+        `is_pretokenized`, each text is a list of words (tokenizers'
+        `is_pretokenized`: offsets are relative to each word, `word_ids` say
+        which word a token is from)."""
+        if is_pretokenized:
+            inputs = [list(words) for words in texts]       # (a tuple would read as a pair)
+        else:
+            inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        return self._encode_batch(inputs, True, max_length, False, None, stride=stride, strategy=strategy,
+                                  is_pretokenized=is_pretokenized)[0]
 
     def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
-                      lang: str | None, stride: int = 0, strategy: str = "longest_first"):
+                      lang: str | None, stride: int = 0, strategy: str = "longest_first",
+                      is_pretokenized: bool = False):
         """`(encodings, number of special tokens a row gets)`, with the backend
         of the side (`target`) and the template of language `lang`."""
         backend = self._target_backend if target else self._backend
@@ -338,7 +347,8 @@ class Tokenizer:
                 if truncate_to is not None:
                     backend.enable_truncation(truncate_to, stride=stride, strategy=strategy,
                                               direction=self.truncation_side)
-                encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+                encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                                 is_pretokenized=is_pretokenized)
                 n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
             finally:
                 backend.no_truncation()
