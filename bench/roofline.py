@@ -4,7 +4,9 @@ generate call.
 
     .venv/bin/python bench/roofline.py [--dtype float32|bfloat16] [--quick]
 
-Peaks (measured with jax on the default device, median of 5 after a warm-up):
+Peaks (measured with jax on the default device: the best of 9 calls after a
+warm-up, as peaks are; a median moved with the machine's load, e.g. 46.6 vs
+66.3 GB/s between two runs of the same CPU):
 - matmul: a jitted `a @ b` of two N x N matrices (N = 2048 on CPU, 8192 on a
   GPU) in the benchmark dtype, 2 N^3 FLOPs per call -> GFLOP/s. At jax's
   default precision, which is what jaxnlp's models run at: on a GPU float32
@@ -38,11 +40,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import time
 
 
-def _median_time(fn, *args, repeats: int = 5) -> float:
+def _best_time(fn, *args, repeats: int = 9) -> float:
     import jax
 
     jax.block_until_ready(fn(*args))
@@ -51,7 +52,7 @@ def _median_time(fn, *args, repeats: int = 5) -> float:
         t = time.perf_counter()
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return min(times)
 
 
 def measure_peaks(dtype: str = "float32", quick: bool = False) -> dict:
@@ -62,15 +63,15 @@ def measure_peaks(dtype: str = "float32", quick: bool = False) -> dict:
     n = (4096 if quick else 8192) if gpu else (1024 if quick else 2048)
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32).astype(dtype)
     b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32).astype(dtype)
-    matmul_s = _median_time(jax.jit(lambda x, y: x @ y), a, b)
+    matmul_s = _best_time(jax.jit(lambda x, y: x @ y), a, b)
     extra = {}
     if gpu and dtype == "float32":   # jax's default f32 precision there is TF32-like; the strict one apart
         strict = jax.jit(lambda x, y: jnp.dot(x, y, precision=jax.lax.Precision.HIGHEST))
-        extra["matmul_gflops_highest"] = 2 * n**3 / _median_time(strict, a, b) / 1e9
+        extra["matmul_gflops_highest"] = 2 * n**3 / _best_time(strict, a, b) / 1e9
     size = (2**31 if gpu else 2**28) // (8 if quick else 1)
     x = jnp.ones((size // 4,), jnp.float32)
-    read_s = _median_time(jax.jit(lambda v: v.sum()), x)
-    copy_s = _median_time(jax.jit(lambda v: v * 1.0), x)
+    read_s = _best_time(jax.jit(lambda v: v.sum()), x)
+    copy_s = _best_time(jax.jit(lambda v: v * 1.0), x)
     return dict(device=str(jax.devices()[0]), dtype=dtype, matmul_n=n, matmul_gflops=2 * n**3 / matmul_s / 1e9,
                 array_bytes=size, read_gbs=size / read_s / 1e9, copy_gbs=2 * size / copy_s / 1e9,
                 bandwidth_gbs=max(size / read_s, 2 * size / copy_s) / 1e9, **extra)
