@@ -3,9 +3,12 @@
     .venv/bin/python bench/plots.py bench/results/cpu.json     # rewrites the PNGs beside it
 
 - <stem>_speedup.png: PyTorch time / jaxnlp time per case (forward,
-  generation, pipelines), log scale; right of 1 = jaxnlp faster.
+  generation, pipelines), log scale; right of 1 = jaxnlp faster. With the
+  Flax peer (`run.py --peers flax`), a second bar per case: Flax time /
+  jaxnlp time.
 - <stem>_roofline.png: measured time / roofline floor for both frameworks
-  (forward and generation); 1 = the hardware limit, log scale.
+  (and the Flax peer when present; forward and generation); 1 = the
+  hardware limit, log scale.
 - <stem>_first_result.png: files -> first result (load + first call) per way
   of starting, fresh processes.
 """
@@ -44,32 +47,51 @@ def _title(data: dict, what: str) -> str:
 def plot(data: dict, out: Path, stem: str) -> list[Path]:
     plt = _plt()
     written = []
-    labels, speedups = [], []
+    labels, speedups, vs_flax = [], [], []
     for label, r in _cases(data):
         labels.append(label)
         speedups.append(r["speedup"])
+        vs_flax.append(r.get("speedup_vs_flax"))
     for r in data["suites"].get("pipelines", []):
         if "speedup" in r:
             labels.append(f"pipeline {r['task']}")
             speedups.append(r["speedup"])
+            vs_flax.append(None)
     if speedups:
-        fig, ax = plt.subplots(figsize=(8, 0.28 * len(labels) + 1.2))
+        flax = any(v is not None for v in vs_flax)
+        fig, ax = plt.subplots(figsize=(8, (0.42 if flax else 0.28) * len(labels) + 1.2))
         colors = ["tab:green" if v >= 1 else "tab:red" for v in speedups]
-        ax.barh(range(len(labels)), speedups, color=colors)
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ys = range(len(labels))
+        if flax:
+            ax.barh([y - 0.2 for y in ys], speedups, height=0.4, color="tab:green", label="vs PyTorch")
+            ax.barh([y + 0.2 for y in ys if vs_flax[y] is not None], [v for v in vs_flax if v is not None],
+                    height=0.4, color="tab:purple", label="vs Flax (transformers 4.46)")
+            ax.legend(fontsize=7)
+        else:
+            ax.barh(ys, speedups, color=colors)
+        ax.set_yticks(ys, labels, fontsize=7)
         ax.invert_yaxis()
         _log_x(ax)
         ax.axvline(1, color="black", lw=0.8)
-        ax.set_xlabel("speedup = PyTorch time / jaxnlp time (same run)")
+        ax.set_xlabel("speedup = other framework's time / jaxnlp time (same run)" if flax
+                      else "speedup = PyTorch time / jaxnlp time (same run)")
         ax.set_title(_title(data, "jaxnlp vs transformers"), fontsize=9)
         written.append(_save(fig, out / f"{stem}_speedup.png"))
 
     rows = [(label, r) for label, r in _cases(data) if "jaxnlp_over_floor" in r]
     if rows:
-        fig, ax = plt.subplots(figsize=(8, 0.36 * len(rows) + 1.2))
+        flax = any("flax_over_floor" in r for _, r in rows)
+        fig, ax = plt.subplots(figsize=(8, (0.5 if flax else 0.36) * len(rows) + 1.2))
         ys = range(len(rows))
-        ax.barh([y - 0.2 for y in ys], [r["jaxnlp_over_floor"] for _, r in rows], height=0.4, label="jaxnlp")
-        ax.barh([y + 0.2 for y in ys], [r["torch_over_floor"] for _, r in rows], height=0.4, label="PyTorch")
+        h = 0.27 if flax else 0.4
+        ax.barh([y - h / 2 - (h / 2 if flax else 0) for y in ys], [r["jaxnlp_over_floor"] for _, r in rows],
+                height=h, label="jaxnlp")
+        ax.barh([y + h / 2 - (h / 2 if flax else 0) for y in ys], [r["torch_over_floor"] for _, r in rows],
+                height=h, label="PyTorch")
+        if flax:
+            ax.barh([y + h for y, (_, r) in zip(ys, rows) if "flax_over_floor" in r],
+                    [r["flax_over_floor"] for _, r in rows if "flax_over_floor" in r], height=h,
+                    label="Flax (transformers 4.46)")
         ax.set_yticks(list(ys), [label for label, _ in rows], fontsize=7)
         ax.invert_yaxis()
         _log_x(ax)

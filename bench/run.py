@@ -5,6 +5,7 @@ same random checkpoints of real sizes, with the machine's physical limits.
     .venv/bin/python bench/run.py --quick              # tiny models, a smoke run (~3-5 min)
     .venv/bin/python bench/run.py --suite generate --models gpt2 --repeats 5
     .venv/bin/python bench/run.py --dtype bfloat16     # on a GPU (scripts/gpu_bench.sh)
+    .venv/bin/python bench/run.py --suite forward,generate --peers flax   # + transformers 4.46 Flax
 
 Suites (`--suite a,b`; default all):
 - roofline: this machine's matmul peak and memory bandwidth (bench/roofline.py).
@@ -19,6 +20,12 @@ Suites (`--suite a,b`; default all):
   prompts/sources, 32 new tokens, eos unset (gpt2, bart-base, t5-small,
   marian); tokens compared for greedy and beam.
 - pipelines: items/s of the pipelines (bench/pipelines.py).
+
+`--peers flax` (off by default) adds a second peer to forward and generate:
+the transformers 4.46 Flax models (bench/flax_peer.py, run by .venvflax's
+Python, built by scripts/setup_flax446.sh), same checkpoints, same inputs,
+timed under jax.jit; rows gain flax_s, flax_spread, flax_first_call_s,
+speedup_vs_flax (Flax / jaxnlp) and same_tokens_flax (vs PyTorch's tokens).
 
 Each (suite, model, framework) runs in its own fresh process, one after the
 other, so peak memory is that framework's alone: host peak RSS on CPU, the
@@ -48,6 +55,8 @@ SUITES = ["roofline", "load", "forward", "generate", "pipelines"]
 FORWARD_MODELS = ["bert-base", "distilbert", "gpt2"]
 GENERATE_MODELS = ["gpt2", "bart-base", "t5-small", "marian"]
 MODES = ["greedy", "beam4", "sample"]
+PEERS = ["flax"]
+FLAX_PYTHON = Path(__file__).resolve().parents[1] / ".venvflax" / "bin" / "python"
 FULL = dict(forward_cases=[(1, 128), (8, 128)], generate_cases=[(b, m) for m in MODES for b in (1, 8)], prompt=32, new=32, repeats=3, load_repeats=3,
             pipeline_repeats=2)
 QUICK = dict(forward_cases=[(2, 32)], generate_cases=[(1, "greedy"), (4, "beam4"), (4, "sample")], prompt=8, new=8, repeats=2, load_repeats=1,
@@ -103,6 +112,24 @@ def _load(spec: dict):
     return m
 
 
+def forward_inputs(batch: int, seq: int):
+    """The forward suite's input ids (int64; the attention mask is all ones), shared with bench/flax_peer.py."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(5, 1000, (batch, seq)).astype(np.int64)
+
+
+def generate_inputs(spec: dict, case) -> tuple:
+    """(ids, mask, generate options) of one generate case, shared with bench/flax_peer.py."""
+    import generate as G
+
+    batch, mode = case
+    ids, mask = G.prompts(batch, spec["prompt"], spec["vocab"], spec["pad"], left=spec["model"] == "gpt2")
+    opts = dict(do_sample=True, top_k=50, max_new_tokens=spec["new"]) if mode == "sample" else G.options(
+        mode, spec["new"])
+    return ids, mask, opts
+
+
 def _timed(fn, repeats: int) -> dict:
     t = time.perf_counter()
     result = fn()
@@ -115,7 +142,7 @@ def _forward_case(model, spec: dict, case) -> dict:
     import numpy as np
 
     batch, seq = case
-    ids = np.random.default_rng(0).integers(5, 1000, (batch, seq)).astype(np.int64)
+    ids = forward_inputs(batch, seq)
     if spec["framework"] == "jaxnlp":
         import jax
 
@@ -141,14 +168,8 @@ def _forward_case(model, spec: dict, case) -> dict:
 
 
 def _generate_case(model, spec: dict, case) -> dict:
-    import generate as G
-
     batch, mode = case
-    decoder_only = spec["model"] == "gpt2"
-    vocab, pad = spec["vocab"], spec["pad"]
-    ids, mask = G.prompts(batch, spec["prompt"], vocab, pad, left=decoder_only)
-    opts = dict(do_sample=True, top_k=50, max_new_tokens=spec["new"]) if mode == "sample" else G.options(
-        mode, spec["new"])
+    ids, mask, opts = generate_inputs(spec, case)
     if spec["framework"] == "jaxnlp":
         import jaxnlp
 
@@ -171,11 +192,20 @@ def _generate_case(model, spec: dict, case) -> dict:
 
 # -- suites ---------------------------------------------------------------------------------
 
-def both_sides(spec: dict) -> dict:
-    """Run the jaxnlp and the PyTorch worker for one model; pair their cases."""
+def both_sides(spec: dict, peers: tuple = (), log=print) -> dict:
+    """Run the jaxnlp and the PyTorch worker for one model (and the Flax peer,
+    bench/flax_peer.py under .venvflax, if `peers` has "flax"); pair their cases."""
     sides = {fw: run_script(Path(__file__), {**spec, "framework": fw}) for fw in ("jaxnlp", "torch")}
+    flax, flax_error = None, None
+    if "flax" in peers:
+        try:
+            flax = run_script(Path(__file__).with_name("flax_peer.py"), {**spec, "framework": "flax"},
+                              python=str(FLAX_PYTHON))
+        except RuntimeError as e:   # an optional peer: its failure is recorded, the run goes on
+            flax_error = str(e).strip().splitlines()[-1][:500]
+            log(f"flax peer failed for {spec['suite']} {spec['model']}: {flax_error}")
     rows = []
-    for j, t in zip(sides["jaxnlp"]["cases"], sides["torch"]["cases"]):
+    for i, (j, t) in enumerate(zip(sides["jaxnlp"]["cases"], sides["torch"]["cases"])):
         row = {k: v for k, v in j.items() if k not in ("s", "spread", "first_call_s", "tokens", "xla_flops")}
         row.update(jaxnlp_s=j["s"], jaxnlp_spread=j["spread"], jaxnlp_first_call_s=j["first_call_s"],
                    torch_s=t["s"], torch_spread=t["spread"], torch_first_call_s=t["first_call_s"],
@@ -184,10 +214,49 @@ def both_sides(spec: dict) -> dict:
             row["xla_flops"] = j["xla_flops"]
         if j.get("tokens") is not None:
             row["same_tokens"] = j["tokens"] == t["tokens"]
+        if flax is not None:
+            _add_flax(row, flax["cases"][i], t)
         rows.append(row)
+    if flax is not None:
+        sides["flax"] = flax
     memory = {fw: dict(load_s=s["load_s"], peak_rss_mb=s["peak_rss_mb"], rss_after_import_mb=s["rss_after_import_mb"],
                        peak_device_mb=s["peak_device_mb"], device=s["device"]) for fw, s in sides.items()}
-    return dict(model=spec["model"], rows=rows, memory=memory, counts=sides["jaxnlp"]["counts"])
+    out = dict(model=spec["model"], rows=rows, memory=memory, counts=sides["jaxnlp"]["counts"])
+    if flax is not None:
+        out["flax"] = dict(cls=flax["flax_class"], versions=flax["versions"])
+    if flax_error:
+        out["flax_error"] = flax_error
+    return out
+
+
+def _add_flax(row: dict, f: dict, t: dict) -> None:
+    """The Flax peer's figures for one case: time, speedup_vs_flax = Flax / jaxnlp, tokens vs PyTorch's."""
+    if "unsupported" in f:
+        row["flax_unsupported"] = f["unsupported"]
+        return
+    row.update(flax_s=f["s"], flax_spread=f["spread"], flax_first_call_s=f["first_call_s"],
+               speedup_vs_flax=f["s"] / row["jaxnlp_s"])
+    if f.get("tokens") is not None and t.get("tokens") is not None:
+        row["same_tokens_flax"] = f["tokens"] == t["tokens"]
+
+
+def _flax_log(r: dict, scale: float = 1.0, unit: str = "s") -> str:
+    if "flax_unsupported" in r:
+        return f"  flax unsupported ({r['flax_unsupported'][:80]})"
+    if "flax_s" not in r:
+        return ""
+    same = {True: ", same tokens", False: ", TOKENS DIFFER"}.get(r.get("same_tokens_flax"), "")
+    return (f"  flax {r['flax_s'] * scale:.{1 if unit == 'ms' else 3}f} {unit} (first {r['flax_first_call_s']:.2f} s, "
+            f"{r['speedup_vs_flax']:.2f}x{same})")
+
+
+def flax_peer_ready(log=print) -> bool:
+    """Whether .venvflax exists; if not, say how to make it."""
+    if FLAX_PYTHON.exists():
+        return True
+    log(f"--peers flax: {FLAX_PYTHON} is missing; create it with scripts/setup_flax446.sh "
+        "(transformers 4.46.3, jax 0.4.30, flax 0.8.5; ~2 GB). Skipping the Flax peer.")
+    return False
 
 
 def suite_forward(models, cfg, ckpt, args, peaks, log, emit) -> None:
@@ -197,7 +266,7 @@ def suite_forward(models, cfg, ckpt, args, peaks, log, emit) -> None:
     for name in [m for m in models if m in FORWARD_MODELS]:
         spec = dict(suite="forward", model=name, dir=str(checkpoint(name, "base", ckpt, args.quick)),
                     cases=cfg["forward_cases"], repeats=cfg["repeats"], dtype=args.dtype, xla_flops=args.quick)
-        res = both_sides(spec)
+        res = both_sides(spec, args.peers, log)
         for r in res["rows"]:
             cost = forward_cost(res["counts"], r["batch"], r["seq"], _bytes(args.dtype))
             r.update(flops=cost["flops"], weight_bytes=cost["bytes"])
@@ -206,12 +275,14 @@ def suite_forward(models, cfg, ckpt, args, peaks, log, emit) -> None:
                          floor_s=forward_floor(cost, peaks))
                 r["jaxnlp_over_floor"] = r["jaxnlp_s"] / r["floor_s"]
                 r["torch_over_floor"] = r["torch_s"] / r["floor_s"]
+                if "flax_s" in r:
+                    r["flax_over_floor"] = r["flax_s"] / r["floor_s"]
             log(f"forward {name:10} {r['batch']} x {r['seq']}: jaxnlp {r['jaxnlp_s'] * 1e3:8.1f} ms "
                 f"(first {r['jaxnlp_first_call_s']:.2f} s)  torch {r['torch_s'] * 1e3:8.1f} ms  "
                 f"speedup {r['speedup']:.2f}x" + (f"  {r['achieved_gflops']:.1f} GFLOP/s, "
                                                   f"{r['jaxnlp_over_floor']:.1f}x floor" if peaks else "")
                 + (f"  (XLA counts {r['xla_flops'] / r['flops']:.2f}x the analytic FLOPs)"
-                   if r.get("xla_flops") else ""))
+                   if r.get("xla_flops") else "") + _flax_log(r, 1e3, "ms"))
         emit(res)
 
 
@@ -226,7 +297,7 @@ def suite_generate(models, cfg, ckpt, args, peaks, log, emit) -> None:
         pad = config.get("pad_token_id") or 0
         spec = dict(suite="generate", model=name, dir=str(directory), cases=cfg["generate_cases"], repeats=cfg["repeats"],
                     dtype=args.dtype, prompt=cfg["prompt"], new=cfg["new"], vocab=config["vocab_size"], pad=pad)
-        res = both_sides(spec)
+        res = both_sides(spec, args.peers, log)
         for r in res["rows"]:
             beams = 4 if r["mode"] == "beam4" else 1
             cost = generate_cost(res["counts"], r["batch"], r["prompt"], r["new"], beams, _bytes(args.dtype),
@@ -237,10 +308,12 @@ def suite_generate(models, cfg, ckpt, args, peaks, log, emit) -> None:
                 r["achieved_gbs"] = r["decode_bytes"] / r["jaxnlp_s"] / 1e9
                 r["jaxnlp_over_floor"] = r["jaxnlp_s"] / r["floor_s"]
                 r["torch_over_floor"] = r["torch_s"] / r["floor_s"]
+                if "flax_s" in r:
+                    r["flax_over_floor"] = r["flax_s"] / r["floor_s"]
             same = {True: "same tokens", False: "TOKENS DIFFER"}.get(r.get("same_tokens"), "")
             log(f"generate {name:9} batch {r['batch']} {r['mode']:6}: jaxnlp {r['jaxnlp_s']:.3f} s "
                 f"(first {r['jaxnlp_first_call_s']:.2f} s)  torch {r['torch_s']:.3f} s  speedup {r['speedup']:.2f}x"
-                + (f"  {r['jaxnlp_over_floor']:.1f}x floor" if peaks else "") + f"  {same}")
+                + (f"  {r['jaxnlp_over_floor']:.1f}x floor" if peaks else "") + f"  {same}" + _flax_log(r))
         emit(res)
 
 
@@ -314,11 +387,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--name", default=None, help="file stem (default <device>[_<dtype>][_quick])")
     ap.add_argument("--cases", default=None,
                     help="generate suite: comma list of batch:mode (e.g. 1:greedy,8:beam4,8:sample)")
+    ap.add_argument("--peers", default="", help="comma list of extra peers for forward and generate: flax "
+                    "(transformers 4.46 Flax models in .venvflax, scripts/setup_flax446.sh; bench/flax_peer.py)")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return {}
+    args.peers = tuple(p for p in args.peers.split(",") if p)
+    for p in args.peers:
+        if p not in PEERS:
+            raise SystemExit(f"unknown peer {p!r}; known: {', '.join(PEERS)}")
+    if "flax" in args.peers and not flax_peer_ready():
+        args.peers = tuple(p for p in args.peers if p != "flax")
     suites = args.suite.split(",")
     for s in suites:
         if s not in SUITES:
@@ -344,7 +425,8 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     result = dict(device=info["device"], device_kind=info["device_kind"], dtype=args.dtype, quick=args.quick,
-                  config=cfg, versions=info["versions"], torch_device=info["torch_device"], suites={})
+                  config=cfg, versions=info["versions"], torch_device=info["torch_device"], peers=list(args.peers),
+                  suites={})
     peaks = info["peaks"]
     if peaks:
         result["suites"]["roofline"] = peaks

@@ -57,6 +57,39 @@ def _floor(r: dict, side: str) -> str:
     return f"{r[f'{side}_over_floor']:.1f}x" if f"{side}_over_floor" in r else "-"
 
 
+def _has_flax(blocks: list) -> bool:
+    return any("flax" in b or "flax_error" in b for b in blocks)
+
+
+def _flax_cols(block: dict, r: dict, tokens: bool = False) -> str:
+    """The Flax peer's cells (time, first call, jaxnlp's speedup over it[, same tokens]) of one row."""
+    n = 4 if tokens else 3
+    if "flax_error" in block:
+        return " | ".join(["failed"] + [""] * (n - 1)) + " | "
+    if "flax_unsupported" in r:
+        return " | ".join([f"unsupported: {r['flax_unsupported'][:60]}"] + [""] * (n - 1)) + " | "
+    cells = [_spread(r, "flax"), f"{r['flax_first_call_s']:.2f}", f"{r['speedup_vs_flax']:.2f}x"]
+    if tokens:
+        cells.append({True: "yes", False: "NO"}.get(r.get("same_tokens_flax"), "n/a (sampling)"))
+    return " | ".join(cells) + " | "
+
+
+def _mems(block: dict, flax: bool) -> str:
+    m = block["memory"]
+    return f"{_mem(m, 'jaxnlp')} / {_mem(m, 'torch')}" + (f" / {_mem(m, 'flax')}" if flax and "flax" in m else
+                                                          (" / -" if flax else ""))
+
+
+def _flax_note(blocks: list) -> list[str]:
+    for b in blocks:
+        if "flax" in b:
+            v = b["flax"]["versions"]
+            return ["", f"Flax = the transformers Flax classes (transformers {v['transformers']}, jax {v['jax']}, "
+                        f"flax {v['flax']}; .venvflax), forward and generate under jax.jit; vs Flax = Flax / jaxnlp; "
+                        "Flax tokens compared with PyTorch's."]
+    return []
+
+
 def run_tables(data: dict) -> str:
     """Markdown for one bench/run.py result (times in ms unless marked s;
     median (min-max); speedup = PyTorch / jaxnlp; floor = the roofline)."""
@@ -85,29 +118,38 @@ def run_tables(data: dict) -> str:
                            f"{med['first_call_s']:.2f} | {med['files_to_result_s']:.2f} | "
                            f"{med['steady_call_s']:.3f} | {med.get('peak_rss_mb', 0):.0f} |")
     if suites.get("forward"):
+        fx = _has_flax(suites["forward"])
         out += ["", f"Forward (ms; peak memory: {mem_kind} MB of each framework's process):", "",
-                "| model | batch x seq | jaxnlp | first call s | PyTorch | speedup | GFLOP/s | jaxnlp / floor | "
-                "PyTorch / floor | peak MB jaxnlp / PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
+                "| model | batch x seq | jaxnlp | first call s | PyTorch | speedup | "
+                + ("Flax | Flax first call s | vs Flax | " if fx else "") + "GFLOP/s | jaxnlp / floor | "
+                "PyTorch / floor | " + ("Flax / floor | " if fx else "") + "peak MB jaxnlp / PyTorch"
+                + (" / Flax" if fx else "") + " |", "|---" * (10 + 4 * fx) + "|"]
         for block in suites["forward"]:
             for r in block["rows"]:
                 out.append(f"| {block['model']} | {r['batch']} x {r['seq']} | {_spread(r, 'jaxnlp')} | "
                            f"{r['jaxnlp_first_call_s']:.2f} | {_spread(r, 'torch')} | {r['speedup']:.2f}x | "
+                           + (_flax_cols(block, r) if fx else "") +
                            f"{r.get('achieved_gflops', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | "
-                           f"{_mem(block['memory'], 'jaxnlp')} / {_mem(block['memory'], 'torch')} |")
+                           + (f"{_floor(r, 'flax')} | " if fx else "") + f"{_mems(block, fx)} |")
+        out += _flax_note(suites["forward"])
     if suites.get("generate"):
-        g = data["config"]
+        g, gx = data["config"], _has_flax(suites["generate"])
         out += ["", f"Generation, {g['prompt']}-token prompt/source, {g['new']} new tokens, eos unset "
                     "(ms unless s; decode GB/s = weights + KV cache read per step / time):", "",
-                "| model | batch | mode | jaxnlp | first call s | PyTorch | speedup | decode GB/s | jaxnlp / floor | "
-                "PyTorch / floor | same tokens | peak MB jaxnlp / PyTorch |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "| model | batch | mode | jaxnlp | first call s | PyTorch | speedup | "
+                + ("Flax | Flax first call s | vs Flax | Flax same tokens | " if gx else "")
+                + "decode GB/s | jaxnlp / floor | PyTorch / floor | " + ("Flax / floor | " if gx else "")
+                + ("same tokens (jaxnlp) | " if gx else "same tokens | ") + "peak MB jaxnlp / PyTorch" + (" / Flax" if gx else "") + " |",
+                "|---" * (12 + 5 * gx) + "|"]
         for block in suites["generate"]:
             for r in block["rows"]:
                 same = {True: "yes", False: "NO"}.get(r.get("same_tokens"), "n/a (sampling)")
                 out.append(f"| {block['model']} | {r['batch']} | {r['mode']} | {_spread(r, 'jaxnlp')} | "
                            f"{r['jaxnlp_first_call_s']:.2f} | {_spread(r, 'torch')} | {r['speedup']:.2f}x | "
-                           f"{r.get('achieved_gbs', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | {same} | "
-                           f"{_mem(block['memory'], 'jaxnlp')} / {_mem(block['memory'], 'torch')} |")
+                           + (_flax_cols(block, r, tokens=True) if gx else "") +
+                           f"{r.get('achieved_gbs', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | "
+                           + (f"{_floor(r, 'flax')} | " if gx else "") + f"{same} | {_mems(block, gx)} |")
+        out += _flax_note(suites["generate"])
     if suites.get("pipelines"):
         out += ["", "Pipelines (items/s, median of the timed calls after a first call):", "",
                 "| task | model | items | jaxnlp items/s | first call s | PyTorch items/s | PyTorch side | speedup | "
