@@ -1,7 +1,7 @@
 """Where the time of one benchmark case goes, op by op (XLA on the local device).
 
-    .venv/bin/python bench/profile.py --model bart-base --case 8:beam4 [--ckpt-dir /tmp/jaxnlp-bench]
-    .venv/bin/python bench/profile.py --model bert-base --case 1:128          # a forward (batch:seq)
+    .venv/bin/python bench/op_profile.py --model bart-base --case 8:beam4 [--ckpt-dir /tmp/jaxnlp-bench]
+    .venv/bin/python bench/op_profile.py --model bert-base --case 1:128          # a forward (batch:seq)
 
 Runs the case as bench/run.py does (same random checkpoint of the real size,
 32-token prompts/sources, 32 new tokens for generation), compiles it, then
