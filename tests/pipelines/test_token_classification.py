@@ -13,14 +13,13 @@ import jaxnlp
 from jaxnlp.errors import UnknownTaskError
 from jaxnlp.pipelines.token_classification import PosTaggingPipeline, TokenClassificationPipeline
 from jaxnlp.tokenization import Tokenizer, load_tokenizer
-from support.pipelines import assert_refuses_bad_lists, checkpoint, hf_pipeline
+from support.pipelines import assert_same_entities as assert_same, assert_refuses_bad_lists, checkpoint, hf_pipeline
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 TEXTS = ["john smith works in london", "naïve café in 東京 with über straße", "Mary lives in Paris!",
          "the quick brown fox jumps over the lazy dog", "", "hello world"]
 LONG = " ".join(["john smith works in london and mary lives in paris, naïve café in 東京 with über straße"] * 6)
 STRATEGIES = ["none", "simple", "first", "average", "max"]
-TOL = 1e-4
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "xlm-roberta"])
@@ -28,19 +27,6 @@ def ckpt(request, tmp_path_factory):
     directory, _ = checkpoint(request.param, "token-classification", tmp_path_factory.mktemp(request.param),
                               id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, num_labels=len(LABELS))
     return directory, hf_pipeline("token-classification", directory), jaxnlp.pipeline("ner", model=directory)
-
-
-def assert_same(ours, ref):
-    """Same entities in the same order: keys, labels, words and offsets exactly, scores within TOL."""
-    assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
-    for o, r in zip(ours, ref):
-        if isinstance(r, list):
-            assert_same(o, r)
-            continue
-        assert list(o) == list(r), (o, r)
-        assert {k: v for k, v in o.items() if k != "score"} == {k: v for k, v in r.items() if k != "score"}, (o, r)
-        assert type(o["score"]) is float and abs(o["score"] - float(r["score"])) <= TOL, (o, r)
-        assert all(type(o[k]) is int for k in ("start", "end")), o
 
 
 def hf_words(hf, texts, strategy, **options):

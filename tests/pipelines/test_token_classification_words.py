@@ -16,11 +16,10 @@ import pytest
 import jaxnlp
 from jaxnlp.pipelines.token_classification import PosTaggingPipeline, TokenClassificationPipeline
 from jaxnlp.tokenization import Tokenizer, load_tokenizer
-from support.pipelines import checkpoint, hf_pipeline
+from support.pipelines import assert_same_entities as assert_same, checkpoint, hf_pipeline
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 STRATEGIES = ["none", "simple", "first", "average", "max"]
-TOL = 1e-4
 
 WORDS = [["John", "Smith", "works", "in", "London!"],
          ["naïve", "café", "in", "東京", "with", "über", "straße"],
@@ -33,19 +32,6 @@ LONG_WORDS = LONG.split()
 SPLIT = {"is_split_into_words": True}
 SEEDS = {"xlm-roberta": 4}     # at seed 0 the XLM-R model tags every token of WORDS I-PER
 pytestmark = pytest.mark.filterwarnings("ignore:Tokenizer does not support real words")   # transformers, per token
-
-
-def assert_same(ours, ref):
-    """Same entities in the same order: keys, labels, words, offsets and index exactly, scores within TOL."""
-    assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
-    for o, r in zip(ours, ref):
-        if isinstance(r, list):
-            assert_same(o, r)
-            continue
-        assert list(o) == list(r), (o, r)
-        assert {k: v for k, v in o.items() if k != "score"} == {k: v for k, v in r.items() if k != "score"}, (o, r)
-        assert type(o["score"]) is float and abs(o["score"] - float(r["score"])) <= TOL, (o, r)
-        assert all(type(o[k]) is int for k in ("start", "end")), o
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "xlm-roberta"])

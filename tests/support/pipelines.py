@@ -106,3 +106,18 @@ def assert_refuses_bad_lists(pipe, unknown_option: dict, item="a"):
 
 
 torch.set_grad_enabled(False)
+
+
+def assert_same_entities(ours, ref, tol: float = 1e-4):
+    """Token-classification results (lists of entity dicts, nested per item):
+    the same entities in the same order, keys, labels, words, offsets (and
+    index) exactly, scores within `tol`."""
+    assert isinstance(ours, list) and len(ours) == len(ref), (ours, ref)
+    for o, r in zip(ours, ref):
+        if isinstance(r, list):
+            assert_same_entities(o, r, tol)
+            continue
+        assert list(o) == list(r), (o, r)
+        assert {k: v for k, v in o.items() if k != "score"} == {k: v for k, v in r.items() if k != "score"}, (o, r)
+        assert type(o["score"]) is float and abs(o["score"] - float(r["score"])) <= tol, (o, r)
+        assert all(type(o[k]) is int for k in ("start", "end")), o
