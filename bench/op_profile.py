@@ -8,7 +8,7 @@ Runs the case as bench/run.py does (same random checkpoint of the real size,
 traces one call (`jax.profiler`, perfetto events) and names every executed
 HLO op by the jaxnlp source operation it comes from (its `op_name` in the
 optimised HLO, which this script dumps). Ops of the same name in every layer
-are added up (`layers_3` -> `layers_*`). A fusion is named by its root op:
+are added up (`layers_3`, T5's `block_3`, GPT-2's `h_3` -> `..._*`). A fusion is named by its root op:
 e.g. on CPU the LM head's dot fused with log_softmax's max shows as
 `log_softmax/reduce_max`. Prints ms per call, executions per call and the
 share of the traced time, largest first. The profiler adds
@@ -92,7 +92,7 @@ def main() -> None:
             continue
         shape, source = ops.get((a.get("hlo_module"), a["hlo_op"]), ("?", a["hlo_op"]))
         source = re.sub(r"^jit\([^)]*\)/", "", source)
-        source = re.sub(r"layers?_\d+", "layers_*", source)
+        source = re.sub(r"(?<=/)(layers?|block|h)_\d+(?=/)", r"\1_*", source)    # BERT/BART, T5, GPT-2
         row = table[source]
         row[0] += 1
         row[1] += e.get("dur", 0.0) / 1e3
@@ -100,7 +100,7 @@ def main() -> None:
     total = sum(r[1] for r in table.values())
     print(f"{args.model} {args.case}: {total / args.calls:.1f} ms of XLA ops per call "
           f"({sum(r[0] for r in table.values()) // args.calls} op executions)")
-    print(f"{'ms/call':>9} {'runs':>6} {'share':>6}  {'shape':26} source op")
+    print(f"{'ms/call':>9} {'runs':>6} {'share':>6}  {'shape (last seen)':26} source op")
     for source, (n, ms, shape) in sorted(table.items(), key=lambda kv: -kv[1][1])[:args.top]:
         print(f"{ms / args.calls:9.2f} {n // args.calls:6d} {100 * ms / total:5.1f}%  {shape[:26]:26} {source[-110:]}")
 
