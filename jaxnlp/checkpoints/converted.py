@@ -23,7 +23,8 @@ FORMAT = "jaxnlp-orbax"
 COPIED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
           "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
           "sentencepiece.bpe.model", "source.spm", "target.spm", "added_tokens.json",
-          "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+          "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+          "chat_template.jinja", "chat_template.json")
 
 
 def is_converted(model_dir: Path) -> bool:
@@ -63,8 +64,8 @@ def write_converted(dst, params: Mapping, source_dir, task: str) -> Path:
     for name in COPIED:
         if (source_dir / name).is_file():
             shutil.copy2(source_dir / name, dst / name)
-    for sub in source_dir.iterdir():   # sentence-transformers module folders (1_Pooling, ...)
-        if sub.is_dir() and sub.name[:1].isdigit() and "_" in sub.name:
+    for sub in source_dir.iterdir():   # sentence-transformers module folders (1_Pooling, ...), chat templates
+        if sub.is_dir() and (sub.name[:1].isdigit() and "_" in sub.name or sub.name == "additional_chat_templates"):
             shutil.copytree(sub, dst / sub.name)
     (dst / MARKER).write_text(json.dumps(
         {"format": FORMAT, "version": 1, "task": task, "param_dtypes": dtypes}, indent=2))

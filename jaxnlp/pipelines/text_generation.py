@@ -1,11 +1,29 @@
 """`text-generation`: transformers' TextGenerationPipeline results, with
 `jaxnlp.generate` doing the search.
 
-An item is a prompt (a str). Its result is a list of `num_return_sequences`
-dicts {"generated_text": prompt + continuation} (`return_full_text=False`:
-the continuation alone; `return_tensors=True`: {"generated_token_ids": the
-prompt's ids + the new ids} instead). A str gives its list, a list of
-prompts a list of those.
+An item is a prompt (a str) or a chat (a list of {"role", "content"}
+dicts). Its result is a list of `num_return_sequences` dicts
+{"generated_text": prompt + continuation} (`return_full_text=False`: the
+continuation alone; `return_tensors=True`: {"generated_token_ids": the
+prompt's ids + the new ids} instead). A str or a chat gives its list, a
+list of prompts or of chats a list of those.
+
+Chats (as transformers'): the checkpoint's chat template renders a chat
+(jaxnlp.tokenization.chat), which is encoded without adding special tokens
+(the template writes them; `add_special_tokens` and `prefix` apply to str
+prompts only). By default a new assistant message is prompted
+(`add_generation_prompt`), unless the chat ends with an assistant message:
+then that message is continued (`continue_final_message`, which may be
+passed either way). With `return_full_text`, `generated_text` is the chat
+with {"role": "assistant", "content": the new text} appended, or, when
+continuing, with the new text added to the last message's content. `tools`
+and `documents` (lists of dicts) go to the template. A chat needs a
+template (ValueError otherwise, as transformers); each message needs a str
+"role" and "content"; an empty chat, or a call mixing str prompts and
+chats, is refused before any work. The template is the tokenizer's
+`chat_template`; a tokenizer without one takes the model directory's (see
+`read_chat_template`). Not supported: transformers' `response_template`
+parsing of the reply into structured fields (the reply is all `content`).
 
 Options (as transformers'):
 - every generation option (`max_new_tokens`, `do_sample`, `num_beams`,
@@ -45,8 +63,7 @@ difference: transformers calls generate without an attention mask there and
 infers one from the pad id, so when the bos id is the pad id but not an eos
 id, it masks the bos token out; here the bos token is always attended to.)
 
-Not supported: chat-message inputs (a list of {"role", "content"} dicts),
-`stop_sequence`, `truncation`, an assistant model.
+Not supported: `stop_sequence`, `truncation`, an assistant model.
 """
 
 from __future__ import annotations
@@ -57,10 +74,12 @@ import numpy as np
 from jaxnlp.generation.api import generate, generation_config_for
 from jaxnlp.generation.config import GenerationConfig
 from jaxnlp.pipelines.base import Pipeline
+from jaxnlp.tokenization import chat as chats
 
 TENSORS, NEW_TEXT, FULL_TEXT = "tensors", "new_text", "full_text"
 PIPELINE_OPTIONS = ("return_full_text", "return_text", "return_tensors", "skip_special_tokens",
-                    "clean_up_tokenization_spaces", "prefix", "add_special_tokens", "handle_long_generation", "rng")
+                    "clean_up_tokenization_spaces", "prefix", "add_special_tokens", "handle_long_generation", "rng",
+                    "continue_final_message", "tools", "documents")
 # transformers' TextGenerationPipeline._default_generation_config
 PIPELINE_GENERATION_DEFAULTS = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
 SAMPLING_OPTIONS = {"temperature", "top_k", "top_p", "min_p", "top_h", "typical_p", "epsilon_cutoff", "eta_cutoff"}
@@ -68,7 +87,7 @@ SAMPLING_OPTIONS = {"temperature", "top_k", "top_p", "min_p", "top_h", "typical_
 
 class TextGenerationPipeline(Pipeline):
     item_types = (str,)
-    item_name = "prompt (str)"
+    item_name = "prompt (str) or chat (a list of {'role', 'content'} dicts)"
 
     def _sanitize(self, options: dict) -> dict:
         out = {name: options.pop(name, None) for name in PIPELINE_OPTIONS}
@@ -129,23 +148,71 @@ class TextGenerationPipeline(Pipeline):
         # a total max_length / min_length differs per prompt length
         out["per_length"] = (("max_length" in set_values and "max_new_tokens" not in set_values)
                              or (bool(set_values.get("min_length")) and "min_new_tokens" not in set_values))
+        for name in ("tools", "documents"):
+            if out[name] is not None and not (isinstance(out[name], (list, tuple))
+                                              and all(isinstance(x, dict) for x in out[name])):
+                raise TypeError(f"{name} must be a list of dicts")
         out["chunk"] = [0]
         return out
 
+    # -- chats ------------------------------------------------------------------------------------
+
+    def _is_single(self, inputs) -> bool:     # a str, or one chat: a list of message dicts
+        return isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and bool(inputs)
+                                           and isinstance(inputs[0], dict))
+
+    def _as_list(self, inputs) -> list:
+        items = super()._as_list(inputs)
+        kinds = {isinstance(item, str) for item in items if isinstance(item, (str, list, tuple))}
+        if len(kinds) > 1:
+            raise TypeError(f"{self.task}: the inputs mix prompts (str) and chats (lists of messages); "
+                            "pass one kind per call")
+        return items
+
     def _check_item(self, item, index: int) -> None:
         if isinstance(item, dict):
-            raise TypeError(f"{self.task}: item {index} is a dict: chat-message inputs are not supported, "
-                            "pass prompt strings")
+            raise TypeError(f"{self.task}: item {index} is a dict (one message?): a chat is a list of "
+                            "{'role', 'content'} dicts; pass one chat or a list of chats")
+        if isinstance(item, (list, tuple)):
+            chats.check_chat(item, f"{self.task}: item {index}")
+            self._chat_templates()
+            return
         super()._check_item(item, index)
+
+    def _chat_templates(self):
+        """The tokenizer's chat template(s), else the model directory's (ValueError if none)."""
+        templates = self.tokenizer.chat_template
+        if templates is None:
+            if not hasattr(self, "_dir_templates"):
+                self._dir_templates = chats.read_chat_template(self.model.model_dir)
+            templates = self._dir_templates
+        if templates is None:
+            raise ValueError(chats.NO_TEMPLATE)
+        return templates
+
+    def _continues(self, chat, options) -> bool:
+        flag = options["continue_final_message"]
+        return chat[-1]["role"] == "assistant" if flag is None else flag
+
+    def _chat_ids(self, chat, options) -> list[int]:
+        template = chats.select_template(self._chat_templates(), None, options["tools"])
+        cont = self._continues(chat, options)
+        text = chats.render(template, chat, add_generation_prompt=not cont, continue_final_message=cont,
+                            tools=options["tools"], documents=options["documents"],
+                            **chats.special_token_variables(self.tokenizer))
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     # -- steps ------------------------------------------------------------------------------------
 
     def preprocess(self, items, options):
         """Per item: (prompt ids, whether it is the bos token standing in for an empty prompt)."""
         prompts = []
-        for text in items:
-            ids = list(self.tokenizer.encode(options["prefix"] + text,
-                                             add_special_tokens=options["add_special_tokens"]))
+        for item in items:
+            if isinstance(item, str):
+                ids = list(self.tokenizer.encode(options["prefix"] + item,
+                                                 add_special_tokens=options["add_special_tokens"]))
+            else:
+                ids = self._chat_ids(item, options)
             if options["handle_long_generation"] == "hole":
                 ids = self._hole(ids, options)
             if not ids:
@@ -221,7 +288,7 @@ class TextGenerationPipeline(Pipeline):
 
     def postprocess(self, items, prompts, outputs, options):
         results = []
-        for text, (ids, from_bos), rows in zip(items, prompts, outputs):
+        for item, (ids, from_bos), rows in zip(items, prompts, outputs):
             records = []
             start = 0 if from_bos else len(ids)      # transformers decodes the bos of an empty prompt
             for row in rows:
@@ -230,7 +297,15 @@ class TextGenerationPipeline(Pipeline):
                     continue
                 new_text = self.tokenizer.decode(row[start:], skip_special_tokens=options["skip_special_tokens"],
                                                  clean_up_tokenization_spaces=options["clean_up_tokenization_spaces"])
-                records.append({"generated_text": text + new_text if options["return_type"] == FULL_TEXT
-                                else new_text})
+                if options["return_type"] == NEW_TEXT:
+                    records.append({"generated_text": new_text})
+                elif isinstance(item, str):
+                    records.append({"generated_text": item + new_text})
+                elif self._continues(item, options):     # the last message goes on
+                    last = item[-1]
+                    records.append({"generated_text": list(item[:-1]) + [
+                        {"role": last["role"], "content": last["content"] + new_text}]})
+                else:
+                    records.append({"generated_text": list(item) + [{"role": "assistant", "content": new_text}]})
             results.append(records)
         return results

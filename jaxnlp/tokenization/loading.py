@@ -16,6 +16,7 @@ import tokenizers
 from tokenizers import AddedToken
 
 from jaxnlp.tokenization import builders, languages
+from jaxnlp.tokenization.chat import read_chat_template
 from jaxnlp.tokenization.tokenizer import SPECIAL_TOKEN_NAMES, Tokenizer
 
 # what a hub download fetches: tokenizer and config files, never weights
@@ -124,6 +125,7 @@ def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None, *
         tgt_lang=tgt_lang if tgt_lang is not None or codes is None else _str_or_none(tok_config.get("tgt_lang")),
         # transformers' MarianTokenizer and M2M100Tokenizer (SentencePiece in Python) decode between special tokens
         special_token_suffix={"marian": " ", "m2m_100": ""}.get(layout),
+        chat_template=read_chat_template(directory),
     )
 
 

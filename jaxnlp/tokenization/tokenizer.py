@@ -70,7 +70,9 @@ class Tokenizer:
         src_lang: str | None = None,
         tgt_lang: str | None = None,
         special_token_suffix: str | None = None,
+        chat_template: str | dict[str, str] | None = None,
     ):
+        self.chat_template = chat_template   # Jinja template(s) for chats (jaxnlp.tokenization.chat)
         backend.no_truncation()
         backend.no_padding()
         self._backend = backend
@@ -447,6 +449,18 @@ class Tokenizer:
             out["token_type_ids"] = type_ids
         out["offset_mapping"] = offsets
         return out
+
+    def apply_chat_template(self, conversation, add_generation_prompt: bool = False,
+                            continue_final_message: bool | str = False, tokenize: bool = False, **kwargs):
+        """A chat (a list of {"role", "content"} dicts), or a list of chats, ->
+        the text `chat_template` renders (`tokenize=True`: its ids, without
+        added special tokens), as transformers' `apply_chat_template`; also
+        `chat_template=` (a template or a name), `tools=`, `documents=` and
+        template variables. See jaxnlp.tokenization.chat."""
+        from jaxnlp.tokenization import chat
+
+        return chat.apply_chat_template(self, conversation, add_generation_prompt=add_generation_prompt,
+                                        continue_final_message=continue_final_message, tokenize=tokenize, **kwargs)
 
     # -- decoding ----------------------------------------------------------
     def decode(self, ids, skip_special_tokens: bool = True, clean_up_tokenization_spaces: bool | None = None) -> str:

@@ -93,7 +93,7 @@ def test_bad_input(ckpt):
         ours([])
     with pytest.raises(TypeError, match="item 2"):
         ours(["a", "b", 3], **GREEDY)
-    with pytest.raises(TypeError, match="chat"):
+    with pytest.raises(ValueError, match="chat template"):    # a chat, but this checkpoint has no template
         ours([{"role": "user", "content": "hi"}])
     with pytest.raises(TypeError, match="takes a"):
         ours(42)
