@@ -21,8 +21,7 @@ and `documents` (lists of dicts) go to the template. A chat needs a
 template (ValueError otherwise, as transformers); each message needs a str
 "role" and "content"; an empty chat, or a call mixing str prompts and
 chats, is refused before any work. The template is the tokenizer's
-`chat_template`; a tokenizer without one takes the model directory's (see
-`read_chat_template`). Not supported: transformers' `response_template`
+`chat_template` (`load_tokenizer` reads the checkpoint's). Not supported: transformers' `response_template`
 parsing of the reply into structured fields (the reply is all `content`).
 
 Options (as transformers'):
@@ -175,32 +174,20 @@ class TextGenerationPipeline(Pipeline):
                             "{'role', 'content'} dicts; pass one chat or a list of chats")
         if isinstance(item, (list, tuple)):
             chats.check_chat(item, f"{self.task}: item {index}")
-            self._chat_templates()
+            if self.tokenizer.chat_template is None:
+                raise ValueError(chats.NO_TEMPLATE)
             return
         super()._check_item(item, index)
-
-    def _chat_templates(self):
-        """The tokenizer's chat template(s), else the model directory's (ValueError if none)."""
-        templates = self.tokenizer.chat_template
-        if templates is None:
-            if not hasattr(self, "_dir_templates"):
-                self._dir_templates = chats.read_chat_template(self.model.model_dir)
-            templates = self._dir_templates
-        if templates is None:
-            raise ValueError(chats.NO_TEMPLATE)
-        return templates
 
     def _continues(self, chat, options) -> bool:
         flag = options["continue_final_message"]
         return chat[-1]["role"] == "assistant" if flag is None else flag
 
     def _chat_ids(self, chat, options) -> list[int]:
-        template = chats.select_template(self._chat_templates(), None, options["tools"])
         cont = self._continues(chat, options)
-        text = chats.render(template, chat, add_generation_prompt=not cont, continue_final_message=cont,
-                            tools=options["tools"], documents=options["documents"],
-                            **chats.special_token_variables(self.tokenizer))
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=not cont, continue_final_message=cont,
+                                                  tokenize=True, tools=options["tools"],
+                                                  documents=options["documents"])
 
     # -- steps ------------------------------------------------------------------------------------
 
