@@ -152,15 +152,6 @@ class _Window(NamedTuple):
     word_ids: np.ndarray | None     # pre-split words: each token's word (-1: special), else None
 
 
-def _encode_words(tok, items: list, max_length: int | None, stride: int) -> list:
-    """`Tokenizer.encode_windows` for pre-split words: each list of words is
-    one sequence (tokenizers' `is_pretokenized`; the offsets are relative to
-    each word), truncated to `max_length`, the rest in `.overflowing` windows
-    overlapping by `stride` tokens, each with its special tokens and the
-    words' ids."""
-    return tok.encode_windows(items, max_length, stride, is_pretokenized=True)
-
-
 def _word_starts(words, delimiter: str) -> np.ndarray:
     """Where each word starts in `delimiter.join(words)`, then a 0 (what word id -1, a special token, reads)."""
     lengths = [len(w) + len(delimiter) for w in words[:-1]]
@@ -311,7 +302,7 @@ class TokenClassificationPipeline(Pipeline):
         if split:
             texts = [options["delimiter"].join(words) for words in items]
             starts = [_word_starts(words, options["delimiter"]) for words in items]
-            encodings = _encode_words(tok, items, self.max_length, stride or 0)
+            encodings = tok.encode_windows(items, self.max_length, stride or 0, is_pretokenized=True)
         else:
             texts, encodings = list(items), self._encode(list(items), stride)
         windows = []
