@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import flax.linen as nn
+from flax.linen.dtypes import promote_dtype
+from jax import lax
 
 from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
+
+
+# At most this many rows (batch x beams x positions) take the vocabulary-major
+# product in `tied_logits` on CPU (see there); bench/README.md has the timings.
+VOCAB_MAJOR_MAX_ROWS = 32
+
+
+def tied_logits(embed: nn.Embed, x):
+    """`embed.attend(x)`: hidden [.., D] @ table[V, D]^T -> logits [.., V].
+
+    For a few rows on CPU (decoding) the product is computed as table @ x^T
+    -> [V, rows] and transposed: XLA's CPU dot (YNNPACK) then takes the
+    [V, D] table as its left operand, which is faster there at these sizes
+    (whole `generate` calls 1.02-1.18x faster with it, `bench/vocab_head.py`,
+    bench/README.md). The optimization barrier keeps XLA from folding the
+    transpose back into the other operand order and from fusing the
+    vocabulary-wide reductions that follow (log_softmax) into the product.
+    Same values up to float32 summation order."""
+    query, table = promote_dtype(x, embed.embedding, dtype=embed.dtype)
+    rows = math.prod(query.shape[:-1])
+    if rows > VOCAB_MAJOR_MAX_ROWS or jax.default_backend() != "cpu":
+        return jnp.dot(query, table.T)
+    flat = query.reshape(rows, query.shape[-1])
+    out = lax.optimization_barrier(lax.dot_general(table, flat, (((1,), (1,)), ((), ()))))   # [V, rows]
+    return out.T.reshape(query.shape[:-1] + (table.shape[0],))
 
 
 def roberta_position_ids(input_ids, padding_idx: int):
@@ -63,4 +92,4 @@ class TextEmbeddings(nn.Module):
 
     def attend(self, x):
         """Tied output projection: hidden [.., features] -> logits [.., vocab]."""
-        return self.word_embeddings.attend(x)
+        return tied_logits(self.word_embeddings, x)

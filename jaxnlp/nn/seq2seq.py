@@ -37,7 +37,7 @@ import flax.linen as nn
 from jaxnlp.nn.activations import get_activation
 from jaxnlp.nn.attention import (MultiHeadAttention, init_kv_cache, make_attention_mask,
                                  make_causal_mask)
-from jaxnlp.nn.embeddings import roberta_position_ids
+from jaxnlp.nn.embeddings import roberta_position_ids, tied_logits
 from jaxnlp.nn.norms import layer_norm
 from jaxnlp.nn.positions import fairseq_sinusoidal_positions, sinusoidal_positions
 
@@ -228,7 +228,7 @@ class _Stack(nn.Module):
 
     def attend(self, x):
         """Tied output projection: [.., D] -> [.., vocab]."""
-        return self._tokens().attend(x)
+        return tied_logits(self._tokens(), x)
 
     def default_positions(self, input_ids):
         """Positions of a full sequence (no cache), counted from 0: 0..T-1,

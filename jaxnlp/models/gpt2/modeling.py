@@ -12,6 +12,7 @@ import flax.linen as nn
 from jaxnlp.models.gpt2.config import GPTOptions
 from jaxnlp.nn.attention import cached_causal_mask, init_kv_cache, make_causal_mask
 from jaxnlp.nn.decoder import GPTBlock
+from jaxnlp.nn.embeddings import tied_logits
 from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
@@ -57,7 +58,7 @@ class GPTBackbone(nn.Module):
         return x, new_cache
 
     def attend(self, x):
-        return self.wte.attend(x)
+        return tied_logits(self.wte, x)
 
 
 class GPTModel(nn.Module):

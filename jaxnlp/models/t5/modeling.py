@@ -10,6 +10,7 @@ import flax.linen as nn
 
 from jaxnlp.nn import cache as source_cache
 from jaxnlp.nn.attention import cached_causal_mask, make_attention_mask, make_causal_mask
+from jaxnlp.nn.embeddings import tied_logits
 from jaxnlp.nn.t5 import T5Options, T5Stack
 
 Dtype = Any
@@ -45,7 +46,7 @@ class T5Seq2SeqModel(nn.Module):
             return hidden.astype(jnp.float32)
         if o.scale_decoder_outputs:
             hidden = hidden * o.d_model**-0.5
-        logits = self.shared.attend(hidden) if o.tie_word_embeddings else self.lm_head(hidden)
+        logits = tied_logits(self.shared, hidden) if o.tie_word_embeddings else self.lm_head(hidden)
         return logits.astype(jnp.float32)
 
     def __call__(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
