@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TABLES = {"t5-small": (32128, 512), "bart-base / gpt2": (50265, 768), "marian": (58101, 512)}
@@ -27,12 +26,9 @@ MODELS = ("t5-small", "bart-base", "marian", "gpt2")
 
 
 def _min_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times) * 1e3
+    from _common import time_calls
+
+    return min(time_calls(fn, repeats)) * 1e3
 
 
 def head_alone(rounds: int) -> None:
