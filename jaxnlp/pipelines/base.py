@@ -48,6 +48,7 @@ class Pipeline:
 
     def __call__(self, inputs, **options):
         options = self._sanitize({**self.defaults, **options})
+        inputs = self._prepare_inputs(inputs, options)
         single = self._is_single(inputs)
         items = [inputs] if single else self._as_list(inputs)
         for i, item in enumerate(items):
@@ -62,6 +63,10 @@ class Pipeline:
         inputs = self.preprocess(chunk, options)
         outputs = self.forward(inputs, options)
         return self.postprocess(chunk, inputs, outputs, options)
+
+    def _prepare_inputs(self, inputs, options: dict):
+        """The call's inputs as the item checks expect them, given the sanitized options (default: as passed)."""
+        return inputs
 
     def _is_single(self, inputs) -> bool:
         return isinstance(inputs, self.item_types)

@@ -226,10 +226,8 @@ class TokenClassificationPipeline(Pipeline):
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def __call__(self, inputs, **options):
-        if self._sanitize({**self.defaults, **options})["is_split_into_words"]:
-            inputs = self._word_lists(inputs)
-        return super().__call__(inputs, **options)
+    def _prepare_inputs(self, inputs, options: dict):
+        return self._word_lists(inputs) if options["is_split_into_words"] else inputs
 
     def _word_lists(self, inputs):
         """Pre-split input -> one `_Words` or a list of them. Refused: anything
@@ -299,6 +297,7 @@ class TokenClassificationPipeline(Pipeline):
         if window is not None and window < 1:
             raise ValueError(f"the model window ({self.max_length}) leaves no room for text after the special tokens")
         split = options["is_split_into_words"]
+        starts = None
         if split:
             texts = [options["delimiter"].join(words) for words in items]
             starts = [_word_starts(words, options["delimiter"]) for words in items]
@@ -311,7 +310,7 @@ class TokenClassificationPipeline(Pipeline):
             if truncated:
                 what = "a list of words" if split else "a text"
                 warnings.warn(f"{self.task}: {what} longer than the model window ({self.max_length} tokens) is "
-                              "truncated to it; pass stride= to read all of it", stacklevel=5)
+                              "truncated to it; pass stride= to read all of it", stacklevel=4)
             parts = [enc] + (list(enc.overflowing) if stride is not None else [])
             for part in parts:
                 offsets, word_ids = np.asarray(part.offsets, np.int32).reshape(-1, 2), None
@@ -334,7 +333,7 @@ class TokenClassificationPipeline(Pipeline):
             arrays["token_type_ids"][row, :len(w.ids)] = w.type_ids
         if "token_type_ids" not in tok.model_input_names:
             del arrays["token_type_ids"]
-        return {"arrays": arrays, "windows": windows, "texts": texts}
+        return {"arrays": arrays, "windows": windows, "texts": texts, "word_starts": starts}
 
     def _check_every_word_has_tokens(self, words: _Words, windows: list[_Window], truncated: bool) -> None:
         seen = {int(w) for window in windows for w in window.word_ids if w >= 0}
@@ -493,8 +492,7 @@ class PosTaggingPipeline(TokenClassificationPipeline):
         if not options["is_split_into_words"]:
             return results
         out = []       # the given words, at their places in the joined text
-        for words, item in zip(items, results):
-            starts = _word_starts(words, options["delimiter"])
+        for words, starts, item in zip(items, inputs["word_starts"], results):
             out.append([{"word": words[e["word_id"]], "start": int(starts[e["word_id"]]),
                          "end": int(starts[e["word_id"]]) + len(words[e["word_id"]]), "label": e["label"],
                          "score": e["score"]} for e in item])

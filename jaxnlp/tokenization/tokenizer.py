@@ -12,6 +12,7 @@ from tokenizers import processors
 
 from jaxnlp.buckets import length_bucket
 from jaxnlp.errors import InputTooLongError
+from jaxnlp.tokenization import chat
 from jaxnlp.tokenization.languages import LanguageCodes
 
 SPECIAL_TOKEN_NAMES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
@@ -457,8 +458,6 @@ class Tokenizer:
         added special tokens), as transformers' `apply_chat_template`; also
         `chat_template=` (a template or a name), `tools=`, `documents=` and
         template variables. See jaxnlp.tokenization.chat."""
-        from jaxnlp.tokenization import chat
-
         return chat.apply_chat_template(self, conversation, add_generation_prompt=add_generation_prompt,
                                         continue_final_message=continue_final_message, tokenize=tokenize, **kwargs)
 
