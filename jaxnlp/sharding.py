@@ -32,7 +32,8 @@ Decisions:
   the projection (correct, one collective per layer; memory still split).
 - Inputs (`shard_batch`) and caches (`cache_specs`): the leading (batch, or
   batch x beams) axis over "data"; a cache leaf of rank 4 (keys [B, N, H, L],
-  values [B, N, L, H]) also has its heads axis over "model".
+  values [B, N, L, H], or beam search's grouped ones) also has its heads axis
+  over "model".
 - A sharded Model's forward and `generate` pad the batch (rows repeated,
   then dropped) to a multiple of the "data" size, so the batch always splits.
 - Meshes are used with Auto axis types (GSPMD propagation): a mesh from
@@ -204,8 +205,9 @@ def replicate(tree, mesh):
 
 def cache_specs(cache, mesh):
     """Specs for a decoding cache: leading (row) axis over "data", and for
-    rank-4 leaves (keys [B, N, H, L], values [B, N, L, H]) heads over "model";
-    each only where it divides."""
+    rank-4 leaves (keys [B, N, H, L], values [B, N, L, H]; beam search's
+    grouped [B, N, H, K * L], [B, N, K * L, H]) heads over "model"; each only
+    where it divides."""
     def spec(x):
         shape = np.shape(x)
         s = batch_spec(shape, mesh)

@@ -236,7 +236,7 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
     prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
     out = search(step_fn, logits[:, -1], cache, buffer, pb, config, dynamic, rng=rng,
-                 prompt_start=prompt_start, debug=debug)
+                 prompt_start=prompt_start, debug=debug, grouped_kv=True)
     return out.sequences, out.scores, out.length
 
 
@@ -302,5 +302,6 @@ def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, sta
     first_logits, cache = step_fn(jnp.full((batch,), start, jnp.int32), cache, 0)   # the decoder start token
 
     buffer = jnp.zeros((batch, total), jnp.int32).at[:, 0].set(start)
-    out = search(step_fn, first_logits, cache, buffer, 1, config, dynamic, rng=rng, debug=debug)
+    out = search(step_fn, first_logits, cache, buffer, 1, config, dynamic, rng=rng, debug=debug,
+                 grouped_kv=True)
     return out.sequences, out.scores, out.length

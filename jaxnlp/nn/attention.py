@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxnlp.nn.cache import BEAM
+
 Dtype = Any
 
 
@@ -97,6 +99,57 @@ def cached_causal_mask(attention_mask, cache_index, query_length: int):
     return causal[None, None] & attention_mask[:, None, None, :].astype(bool)
 
 
+def _write_grouped(cache, k, v, cache_index):
+    """This call's keys k [R, N, H, T] and values v [R, N, T, H] (R = B * K beam
+    rows) written into a grouped cache at slots cache_index .. +T-1 of each
+    beam's block, and BEAM set to the writing beam there."""
+    kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]     # [B, N, H, K * L], [B, N, K * L, H], [R, L]
+    rows, length = ancestry.shape
+    b = kc.shape[0]
+    beams = rows // b
+    t = k.shape[-1]
+    # slots j * L + index + 0..T-1 of every beam j, as one in-place scatter
+    # (a 5-D [.., K, L] cache read through a reshape made XLA update a copy)
+    index = jnp.asarray(cache_index, jnp.int32)
+    slots = (jnp.arange(beams, dtype=jnp.int32)[:, None] * length + index + jnp.arange(t)[None, :]).reshape(-1)
+    k = k.reshape((b, beams) + k.shape[1:]).transpose(0, 2, 3, 1, 4).reshape(kc.shape[:3] + (beams * t,))
+    v = v.reshape((b, beams) + v.shape[1:]).transpose(0, 2, 1, 3, 4).reshape(
+        (b, vc.shape[1], beams * t, vc.shape[-1]))
+    scatter = dict(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds")
+    kc = kc.at[:, :, :, slots].set(k.astype(kc.dtype), **scatter)
+    vc = vc.at[:, :, slots, :].set(v.astype(vc.dtype), **scatter)
+    zero = jnp.zeros((), jnp.int32)
+    own = jnp.arange(rows, dtype=ancestry.dtype) % beams
+    ancestry = jax.lax.dynamic_update_slice(ancestry, jnp.broadcast_to(own[:, None], (rows, t)), (zero, index))
+    return {"k": kc, "v": vc, BEAM: ancestry}
+
+
+def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
+    """Attention of beam rows q [R, T, N, H] over a grouped cache: the K beams of
+    a source row become K * T queries over its K * L slots, slot (j', l)
+    visible to beam j where `mask` [R|1, 1|N, T, L] allows l and BEAM[j, l] = j'.
+    `bias` [1|R, N, T, L] is repeated over the K blocks. Returns [R, T, N, H]."""
+    kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]
+    rows, length = ancestry.shape
+    b = kc.shape[0]
+    beams = rows // b
+    t = q.shape[1]
+    own_slot = ancestry[:, None, :] == jnp.arange(beams, dtype=ancestry.dtype)[None, :, None]   # [R, K, L]
+    m = own_slot[:, None, None] if mask is None else mask[..., None, :].astype(bool) & own_slot[:, None, None]
+    m = jnp.broadcast_to(m, (rows, m.shape[1], t, beams, length))                       # [R, 1|N, T, K, L]
+    m = m.reshape(b, beams, m.shape[1], t, beams * length).transpose(0, 2, 1, 3, 4)
+    m = m.reshape(b, m.shape[1], beams * t, beams * length)
+    if bias is not None:
+        if bias.shape[0] == 1:
+            bias = jnp.tile(bias, (1, 1, beams, beams))                                  # [1, N, K*T, K*L]
+        else:
+            bias = bias.reshape((b, beams) + bias.shape[1:]).transpose(0, 2, 1, 3, 4)
+            bias = jnp.tile(bias.reshape(b, bias.shape[1], beams * t, length), (1, 1, 1, beams))
+    out = attend(q.reshape((b, beams * t) + q.shape[2:]), kc.astype(dtype), vc.astype(dtype), m,
+                 dtype=dtype, scale=scale, bias=bias)
+    return out.reshape((rows, t) + out.shape[2:])
+
+
 def _cache_layout(k, v):
     """k, v [B, S, N, H] -> {"k": [B, N, H, S], "v": [B, N, S, H]} (`attend`'s layout)."""
     return {"k": k.transpose(0, 2, 3, 1), "v": v.transpose(0, 2, 1, 3)}
@@ -155,6 +208,11 @@ class MultiHeadAttention(nn.Module):
             q = self._split(self.query(x))                                # [B, T, N, H]
             kv = kv_cache if kv_cache is not None else self.project_kv(x if kv is None else kv)
         k, v = kv["k"], kv["v"]                                           # [B, N, H, S], [B, N, S, H]
+        if cache is not None and BEAM in cache:
+            # beam search's grouped cache (jaxnlp.nn.cache.group_beams)
+            cache = _write_grouped(cache, k, v, cache_index)
+            out = _attend_grouped(q, cache, mask, bias, dtype=self.dtype, scale=self.scale)
+            return self.output(out.reshape(out.shape[:2] + (-1,))), cache
         if cache is not None:
             k = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), cache_index, axis=3)
             v = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), cache_index, axis=2)
