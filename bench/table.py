@@ -106,7 +106,10 @@ def run_tables(data: dict) -> str:
                     f"copy {p['copy_gbs']:.1f})"
                     + (f"; float32 at Precision.HIGHEST {p['matmul_gflops_highest']:.0f} GFLOP/s (jax's default "
                        "float32 matmul on this GPU is TF32-like, PyTorch's is not)" if "matmul_gflops_highest" in p
-                       else "") + "."]
+                       else "")
+                    + (f"; the better of two measurements, at the run's start (matmul {p['start']['matmul_gflops']:.1f}, "
+                       f"bandwidth {p['start']['bandwidth_gbs']:.1f}) and end ({p['end']['matmul_gflops']:.1f}, "
+                       f"{p['end']['bandwidth_gbs']:.1f})" if "end" in p else "") + "."]
     if suites.get("load"):
         out += ["", "Files -> first result, fresh processes (seconds, median):", "",
                 "| model | | load | first call | files -> result | steady call | peak RSS MB |",

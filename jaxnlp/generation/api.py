@@ -41,6 +41,11 @@ from jaxnlp.sharding import constrain_cache, replicate, rows_for, shard_batch
 
 __all__ = ["generate", "enable_compilation_cache", "generation_config_for"]
 
+# Beam search keeps every model's attention caches in place and reorders an
+# index table (jaxnlp.nn.cache.group_beams); False copies the caches per beam
+# instead (read when a program is traced; bench/ab_generate.py compares both).
+GROUPED_BEAM_CACHE = True
+
 
 def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str:
     """Persist compiled programs in `directory` (default: $JAXNLP_COMPILATION_CACHE
@@ -236,7 +241,7 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
     prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
     out = search(step_fn, logits[:, -1], cache, buffer, pb, config, dynamic, rng=rng,
-                 prompt_start=prompt_start, debug=debug, grouped_kv=True)
+                 prompt_start=prompt_start, debug=debug, grouped_kv=GROUPED_BEAM_CACHE)
     return out.sequences, out.scores, out.length
 
 
@@ -303,5 +308,5 @@ def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, sta
 
     buffer = jnp.zeros((batch, total), jnp.int32).at[:, 0].set(start)
     out = search(step_fn, first_logits, cache, buffer, 1, config, dynamic, rng=rng, debug=debug,
-                 grouped_kv=True)
+                 grouped_kv=GROUPED_BEAM_CACHE)
     return out.sequences, out.scores, out.length

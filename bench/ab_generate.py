@@ -1,0 +1,112 @@
+"""Whole `generate` calls with one jaxnlp switch off and on, in alternating
+fresh processes, tokens compared (the CPU's speed drifts within minutes, so
+each setting gets the best of several processes, interleaved).
+
+    .venv/bin/python bench/ab_generate.py --switch beam-cache [--rounds 2] [--ckpt-dir /tmp/jaxnlp-bench]
+    .venv/bin/python bench/ab_generate.py --switch vocab-head --cases 1:beam4,8:greedy,8:beam4
+
+Switches (off -> on):
+  beam-cache  attention caches copied per beam and reordered every step ->
+              kept in place, an index table reordered (jaxnlp.generation.api.GROUPED_BEAM_CACHE)
+  vocab-head  the tied LM head row-major -> vocabulary-major at <= 32 rows on CPU
+              (jaxnlp.nn.embeddings.VOCAB_MAJOR_MAX_ROWS 0 -> its default)
+
+Same checkpoints and prompts as bench/run.py: random weights of the real
+sizes, 32-token prompts/sources, 32 new tokens, eos unset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MODELS = ("t5-small", "bart-base", "marian", "gpt2")
+
+
+def _set_switch(switch: str, on: bool) -> None:
+    if switch == "beam-cache":
+        import jaxnlp.generation.api as api
+        api.GROUPED_BEAM_CACHE = on
+    elif switch == "vocab-head":
+        import jaxnlp.nn.embeddings as E
+        if not on:
+            E.VOCAB_MAJOR_MAX_ROWS = 0
+    else:
+        raise ValueError(f"unknown switch {switch!r}")
+
+
+def worker(spec: dict) -> None:
+    """One process: one model, every case with the switch set; prints JSON
+    {case: {"ms": best of 5 calls, "tokens": [...]}}."""
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    import numpy as np
+
+    import jaxnlp
+    _set_switch(spec["switch"], spec["on"])
+    import generate as G
+    from _common import time_calls
+    from checkpoints import checkpoint
+
+    name = spec["model"]
+    directory = checkpoint(name, "generate", Path(spec["ckpt_dir"]))
+    model = jaxnlp.load_model(directory, task="causal-lm" if name == "gpt2" else "seq2seq-lm")
+    config = json.loads((directory / "config.json").read_text())
+    out = {}
+    for case in spec["cases"]:
+        batch, mode = case.split(":")
+        ids, mask = G.prompts(int(batch), 32, config["vocab_size"], config.get("pad_token_id") or 0,
+                              left=name == "gpt2")
+        opts = G.options(mode, 32)
+        fn = lambda: np.asarray(jaxnlp.generate(model, ids, mask, **opts))  # noqa: E731
+        fn()
+        fn()
+        out[case] = dict(ms=min(time_calls(fn, 5)) * 1e3, tokens=fn().tolist())
+    print(json.dumps(out))
+
+
+def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MODELS,
+            labels: tuple[str, str] = ("off", "on")) -> None:
+    """Print, per model and case, the best ms off and on and whether the tokens agree."""
+    print(f"generate with {switch} {labels[0]} / {labels[1]}, 32-token prompt/source, 32 new tokens "
+          f"(ms, best of 5 calls per process, best of {rounds} alternating processes per setting)")
+    for name in models:
+        best, tokens = {}, {}
+        for _ in range(rounds):
+            for on in (False, True):
+                spec = dict(model=name, ckpt_dir=ckpt_dir, switch=switch, on=on, cases=cases)
+                res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], check=True,
+                                     capture_output=True, text=True)
+                for case, r in json.loads(res.stdout.strip().splitlines()[-1]).items():
+                    best[on, case] = min(best.get((on, case), float("inf")), r["ms"])
+                    tokens.setdefault(case, set()).add(json.dumps(r["tokens"]))
+        for case in cases:
+            off, on = best[False, case], best[True, case]
+            same = "same tokens" if len(tokens[case]) == 1 else "TOKENS DIFFER"
+            print(f"  {name:10} {case:9} {labels[0]} {off:7.1f}  {labels[1]} {on:7.1f}  ({off / on:.2f}x, {same})",
+                  flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--switch", choices=("beam-cache", "vocab-head"), default="beam-cache")
+    ap.add_argument("--cases", default=None, help="comma-separated batch:mode (default: the switch's cases)")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "jaxnlp-bench"))
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    default = "1:beam4,8:beam4,8:greedy" if args.switch == "beam-cache" else "1:beam4,8:greedy,8:beam4"
+    compare(args.switch, (args.cases or default).split(","), args.ckpt_dir, args.rounds, args.models.split(","))
+
+
+if __name__ == "__main__":
+    main()
