@@ -406,6 +406,7 @@ def main(argv=None) -> dict:
                     "(transformers 4.46 Flax models in .venvflax, scripts/setup_flax446.sh; bench/flax_peer.py)")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
+    FLOOR_ROWS.clear()                 # this run's rows only
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return {}

@@ -514,7 +514,7 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
         running_tokens = gather_beams(cand_tokens, keep)                        # --> [batch, beams, max_len]
         source = jnp.take_along_axis(cand_beam, keep, axis=-1)                  # --> [batch, beams]
         flat_source = (source + jnp.arange(batch)[:, None] * num_beams).reshape(-1)
-        cache = reorder_beams(cache, flat_source, grouped_kv)
+        cache = reorder_beams(cache, flat_source)
 
         # f. finished candidates among the top k join the finished set if good enough
         just_finished = hits & is_top_k[None, :]                                # --> [batch, 2k]

@@ -98,5 +98,5 @@ def test_group_beams_layout_and_reorder():
     with pytest.raises(ValueError, match="init_kv_cache's layout"):
         cache_lib.group_beams({"k": jnp.zeros((B, L, N, H)), "v": jnp.zeros((B, L, N, H))}, K)
     # without grouping (beam_search's default) every leaf is gathered, SOURCE kept
-    plain = cache_lib.reorder_beams(jax.tree.map(lambda x: jnp.repeat(x, K, 0), {"kv": kv}), src, grouped=False)
+    plain = cache_lib.reorder_beams(jax.tree.map(lambda x: jnp.repeat(x, K, 0), {"kv": kv}), src)
     np.testing.assert_array_equal(plain["kv"]["k"], np.repeat(kv["k"], K, 0)[np.asarray(src)])
