@@ -10,6 +10,9 @@ Switches (off -> on):
               kept in place, an index table reordered (jaxnlp.generation.api.GROUPED_BEAM_CACHE)
   vocab-head  the tied LM head row-major -> vocabulary-major at <= 32 rows on CPU
               (jaxnlp.nn.embeddings.VOCAB_MAJOR_MAX_ROWS 0 -> its default)
+  gpu-graphs  XLA:GPU's default command buffers -> with the decoding while loop and its
+              conditionals recorded into CUDA graphs too (XLA_FLAGS
+              --xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL; a GPU only)
 
 Same checkpoints and prompts as bench/run.py: random weights of the real
 sizes, 32-token prompts/sources, 32 new tokens, eos unset.
@@ -26,6 +29,9 @@ import tempfile
 from pathlib import Path
 
 MODELS = ("t5-small", "bart-base", "marian", "gpt2")
+SWITCHES = ("beam-cache", "vocab-head", "gpu-graphs")
+# Switches that are XLA flags: set in the worker's environment before jax starts.
+XLA_SWITCHES = {"gpu-graphs": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"}
 
 
 def _set_switch(switch: str, on: bool) -> None:
@@ -36,7 +42,7 @@ def _set_switch(switch: str, on: bool) -> None:
         import jaxnlp.nn.embeddings as E
         if not on:
             E.VOCAB_MAJOR_MAX_ROWS = 0
-    else:
+    elif switch not in XLA_SWITCHES:
         raise ValueError(f"unknown switch {switch!r}")
 
 
@@ -80,8 +86,13 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
         for _ in range(rounds):
             for on in (False, True):
                 spec = dict(model=name, ckpt_dir=ckpt_dir, switch=switch, on=on, cases=cases)
-                res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], check=True,
-                                     capture_output=True, text=True)
+                env = dict(os.environ)
+                if on and switch in XLA_SWITCHES:
+                    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SWITCHES[switch]).strip()
+                res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
+                                     capture_output=True, text=True, env=env)
+                if res.returncode:
+                    sys.exit(f"worker {spec} failed ({res.returncode}):\n{res.stderr[-3000:]}")
                 for case, r in json.loads(res.stdout.strip().splitlines()[-1]).items():
                     best[on, case] = min(best.get((on, case), float("inf")), r["ms"])
                     tokens.setdefault(case, set()).add(json.dumps(r["tokens"]))
@@ -94,7 +105,7 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--switch", choices=("beam-cache", "vocab-head"), default="beam-cache")
+    ap.add_argument("--switch", choices=SWITCHES, default="beam-cache")
     ap.add_argument("--cases", default=None, help="comma-separated batch:mode (default: the switch's cases)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "jaxnlp-bench"))
@@ -104,7 +115,8 @@ def main() -> None:
     if args.worker:
         worker(json.loads(args.worker))
         return
-    default = "1:beam4,8:beam4,8:greedy" if args.switch == "beam-cache" else "1:beam4,8:greedy,8:beam4"
+    default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "vocab-head": "1:beam4,8:greedy,8:beam4",
+               "gpu-graphs": "1:greedy,8:beam4"}[args.switch]
     compare(args.switch, (args.cases or default).split(","), args.ckpt_dir, args.rounds, args.models.split(","))
 
 
