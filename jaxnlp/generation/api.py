@@ -76,7 +76,7 @@ def generation_config_for(model) -> GenerationConfig:
     return cached
 
 
-def _as_prompts(input_ids, attention_mask):
+def _as_prompts(input_ids, attention_mask, vocab: int | None = None):
     if isinstance(input_ids, (list, tuple)):
         if len(input_ids) == 0:
             raise ValueError("no prompts: input_ids is empty")
@@ -97,6 +97,10 @@ def _as_prompts(input_ids, attention_mask):
         raise ValueError("empty input: generation needs at least one token per prompt / source")
     if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
+    # (in the caller's dtype: an int64 2**32 + 7 must not wrap to 7 in int32)
+    high = vocab if vocab is not None else 2 ** 31
+    if ids.min() < 0 or ids.max() >= high:
+        raise ValueError(f"input_ids hold ids outside [0, {high}): min {ids.min()}, max {ids.max()}")
     if attention_mask is None:
         mask = np.ones_like(ids)
     else:
@@ -105,9 +109,30 @@ def _as_prompts(input_ids, attention_mask):
             mask = mask[None]
         if mask.shape != ids.shape:
             raise ValueError(f"attention_mask shape {mask.shape} differs from input_ids {ids.shape}")
+        if mask.dtype == object or not (mask.dtype == bool or np.issubdtype(mask.dtype, np.number)):
+            raise TypeError(f"attention_mask must hold 0/1 (or booleans), got dtype {mask.dtype}")
+        if not np.isin(mask, (0, 1)).all():
+            bad = mask[~np.isin(mask, (0, 1))]
+            raise ValueError(f"attention_mask must hold only 0 and 1, got {bad.flat[0]!r}")
     if not mask.any(axis=1).all():
         raise ValueError("a prompt has no real token (its attention_mask is all zeros)")
     return ids.astype(np.int32), mask.astype(np.int32)
+
+
+def _check_token_ids(config: GenerationConfig, vocab: int, seq2seq: bool) -> None:
+    """Refuse special ids outside [0, vocab) by the field that holds them: the
+    search would feed them to the embedding (pad fills the padding columns,
+    decoder_start starts the decoder; an out-of-range row reads NaN there)
+    or write them into the output, silently."""
+    fields = ["pad_token_id", "eos_token_id", "forced_bos_token_id", "forced_eos_token_id", "suppress_tokens",
+              "begin_suppress_tokens"]
+    if seq2seq:
+        fields.append("decoder_start_token_id" if config.decoder_start_token_id is not None else "bos_token_id")
+    for name in fields:
+        value = getattr(config, name)
+        for t in (value if isinstance(value, (tuple, list)) else () if value is None else (value,)):
+            if not 0 <= t < vocab:
+                raise ValueError(f"{name} holds {t}, outside the model's vocabulary [0, {vocab})")
 
 
 def _check_left_padded(mask):
@@ -151,14 +176,14 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
                         "(jaxnlp.load_model(path, task='causal-lm'))")
     if getattr(model, "task", "causal-lm") not in ("causal-lm", "seq2seq-lm"):
         raise ValueError(f"generate needs a causal-lm or seq2seq-lm model, this one is {model.task!r}")
-    ids, mask = _as_prompts(input_ids, attention_mask)
-    rng = _check_rng(rng)
     vocab = model.config.get("vocab_size")
-    if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
-        raise ValueError(f"input_ids hold ids outside [0, {vocab}): min {ids.min()}, max {ids.max()}")
+    ids, mask = _as_prompts(input_ids, attention_mask, vocab)
+    rng = _check_rng(rng)
     config = _resolve_config(model, generation_config, overrides)
     config.validate()          # also: num_return_sequences <= num_beams, finite penalties, ...
     config.check_supported()
+    if vocab is not None:
+        _check_token_ids(config, vocab, seq2seq=hasattr(model.module, "encode"))
     if hasattr(model.module, "encode"):
         return _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug)
     _check_left_padded(mask)

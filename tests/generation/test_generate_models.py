@@ -355,6 +355,36 @@ def test_transformers_generation_config_is_accepted(lms):
         jaxnlp.generate(jm, ids, mask, generation_config=42)
 
 
+def test_out_of_range_ids_and_masks_are_refused(lms):
+    """Ids are range-checked in the caller's dtype (2**32 + 7 must not wrap to
+    7 in int32); special ids outside the vocabulary are refused by name (a pad
+    id >= vocab filled the padding columns and read NaN from the embedding:
+    all-0 output with a NaN score, only for prompts shorter than their length
+    bucket); masks other than 0/1 are refused (positions come from the mask's
+    cumulative sum, so a 2 would silently shift them)."""
+    jm = lms["gpt2"].jx
+    ids, mask = left_padded([3, 4, 2], seed=1)
+    with pytest.raises(ValueError, match="outside"):
+        jaxnlp.generate(jm, np.array([[2 ** 32 + 7, 8, 9]], np.int64), max_new_tokens=2)
+    with pytest.raises(ValueError, match="outside"):
+        jaxnlp.generate(jm, np.array([[2 ** 64 - 1, 8, 9]], np.uint64), max_new_tokens=2)
+    for name, value in (("pad_token_id", VOCAB), ("pad_token_id", -1), ("eos_token_id", (5, VOCAB + 3)),
+                        ("forced_bos_token_id", VOCAB), ("forced_eos_token_id", 10 ** 6),
+                        ("suppress_tokens", (VOCAB,)), ("begin_suppress_tokens", (VOCAB,))):
+        with pytest.raises(ValueError, match=name):
+            jaxnlp.generate(jm, ids, mask, max_new_tokens=2, **{name: value})
+    for bad in (mask * 2, mask * 0.5, mask - 1):
+        with pytest.raises(ValueError, match="only 0 and 1"):
+            jaxnlp.generate(jm, ids, bad, max_new_tokens=2, pad_token_id=PAD)
+    with pytest.raises(TypeError, match="attention_mask"):
+        jaxnlp.generate(jm, ids, mask.astype(str), max_new_tokens=2, pad_token_id=PAD)
+    # booleans and float 0/1 are the same mask
+    want = jaxnlp.generate(jm, ids, mask, max_new_tokens=3, pad_token_id=PAD)
+    assert np.array_equal(jaxnlp.generate(jm, ids, mask.astype(bool), max_new_tokens=3, pad_token_id=PAD), want)
+    assert np.array_equal(jaxnlp.generate(jm, ids, mask.astype(np.float32), max_new_tokens=3, pad_token_id=PAD),
+                          want)
+
+
 def test_bad_rng_is_named(lms):
     jm = lms["gpt2"].jx
     ids, mask = left_padded([7, 4, 6, 2], seed=1)

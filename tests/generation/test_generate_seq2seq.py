@@ -345,6 +345,11 @@ def test_bad_input(models):
     raises(ValueError, "outside", np.array([[3, VOCAB, 2]]))
     raises(ValueError, "num_return_sequences", ids, mask, num_beams=2, num_return_sequences=3)
     raises(ValueError, "num_beems", ids, mask, num_beems=3)
+    raises(ValueError, "outside", np.array([[2 ** 32 + 5, 6, 2]], np.int64))
+    raises(ValueError, "decoder_start_token_id holds", ids, mask, decoder_start_token_id=10 ** 6)
+    raises(ValueError, "pad_token_id holds", ids, mask, pad_token_id=10 ** 6)
+    raises(ValueError, "forced_bos_token_id holds", ids, mask, forced_bos_token_id=VOCAB)
+    raises(ValueError, "only 0 and 1", ids, mask * 2)
     assert np.array_equal(ids, m.ids) and np.array_equal(mask, m.mask)
 
 
