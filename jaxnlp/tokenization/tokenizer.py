@@ -28,6 +28,93 @@ def _clean_up_tokenization(text: str) -> str:
     return text
 
 
+def _check_unicode(inputs) -> None:
+    """Name the text that is not valid Unicode (a lone surrogate such as
+    "\\ud800", which `tokenizers` refuses with a TypeError about its input
+    types)."""
+    for i, row in enumerate(inputs):
+        for text in (row if isinstance(row, (tuple, list)) else (row,)):
+            for t in (text if isinstance(text, (tuple, list)) else (text,)):
+                try:
+                    t.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ValueError(f"text {i} is not valid Unicode: {e.reason} at character {e.start} "
+                                     f"({t[e.start]!r})") from None
+                except AttributeError:
+                    pass
+
+
+def _longest_first(n1: int, n2: int, budget: int) -> tuple[int, int]:
+    """How many tokens of each side of a pair `tokenizers`' "longest_first"
+    truncation keeps when the two sides hold n1 and n2 (special tokens
+    apart): the shorter side whole if the longer one can take the rest,
+    else half the budget each (the odd one to the longer side)."""
+    swap = n1 > n2
+    if swap:
+        n1, n2 = n2, n1
+    n2 = n1 if n1 > budget else max(n1, budget - n1)
+    if n1 + n2 > budget:
+        n1 = budget // 2
+        n2 = n1 + budget % 2
+    return (n2, n1) if swap else (n1, n2)
+
+
+def _cut_after(enc, keep: int) -> int | None:
+    """A character position to cut a text at that keeps its first `keep`
+    tokens as they are: past the word the last kept token is in and one
+    whole word more (None: the text has no such word boundary)."""
+    words, n = enc.word_ids, len(enc.ids)
+    j = keep
+    while j < n and words[j] == words[keep - 1]:
+        j += 1
+    if j < n:
+        margin = words[j]
+        while j < n and words[j] == margin:
+            j += 1
+    return enc.offsets[j][0] if j < n else None
+
+
+def _long_pairs(backend, pairs, budget: int) -> dict:
+    """{row: (first, second) side encodings already truncated} for the pairs
+    whose both sides overflow "longest_first" truncation to `budget` tokens.
+
+    `tokenizers` keeps every overflowing window of each side and builds one
+    window per combination of the two sides' windows (two 5,000-word texts
+    at a 64-token limit: ~10^5 windows, seconds and gigabytes; 20,000 words:
+    minutes), and a padded batch uses none of them. Here each long side is
+    cut after the tokens it keeps (and a word more, so those tokens are
+    unchanged), encoded again, checked to begin with the same ids as the
+    whole text's, and truncated to what `_longest_first` gives for the
+    whole texts; the pair's special tokens come from `post_process`. A row
+    the check fails stays on the ordinary path."""
+    if budget <= 0:
+        return {}
+    # a token covers at least a quarter of a character (byte-level BPE): a side
+    # of fewer than budget / 8 characters cannot hold half the budget
+    rows = [i for i, (a, b) in enumerate(pairs) if min(len(a), len(b)) > budget // 8]
+    if not rows:
+        return {}
+    sides = backend.encode_batch([text for i in rows for text in pairs[i]], add_special_tokens=False)
+    out = {}
+    for r, i in enumerate(rows):
+        full = sides[2 * r: 2 * r + 2]
+        keep = _longest_first(len(full[0].ids), len(full[1].ids), budget)
+        if not all(k < len(e.ids) for k, e in zip(keep, full)):
+            continue       # one side fits whole: its windows do not multiply
+        texts = list(pairs[i])
+        for side in (0, 1):
+            at = _cut_after(full[side], keep[side]) if keep[side] else None
+            if at is not None:
+                texts[side] = texts[side][:at]
+        short = backend.encode_batch(texts, add_special_tokens=False)
+        if any(e.ids[:k] != f.ids[:k] for e, f, k in zip(short, full, keep)):
+            continue
+        for e, k in zip(short, keep):
+            e.truncate(k)
+        out[i] = tuple(short)
+    return out
+
+
 class Tokenizer:
     """Text -> padded numpy batches, ids -> text.
 
@@ -347,12 +434,23 @@ class Tokenizer:
             try:
                 if lang is not None:
                     backend.post_processor = self._processor(target, lang)
+                n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
+                cut = {}
+                if (pair and truncate_to is not None and strategy == "longest_first" and stride == 0
+                        and not is_pretokenized and self.truncation_side == "right"):
+                    cut = _long_pairs(backend, inputs, truncate_to - n_special)
                 if truncate_to is not None:
                     backend.enable_truncation(truncate_to, stride=stride, strategy=strategy,
                                               direction=self.truncation_side)
-                encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens,
-                                                 is_pretokenized=is_pretokenized)
-                n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
+                rest = [row for i, row in enumerate(inputs) if i not in cut]
+                try:
+                    encoded = iter(backend.encode_batch(rest, add_special_tokens=add_special_tokens,
+                                                        is_pretokenized=is_pretokenized) if rest else ())
+                except TypeError:
+                    _check_unicode(inputs)
+                    raise
+                encodings = [backend.post_process(*cut[i], add_special_tokens=add_special_tokens) if i in cut
+                             else next(encoded) for i in range(len(inputs))]
             finally:
                 backend.no_truncation()
                 if lang is not None and self._src_lang is not None and backend is self._backend:
@@ -465,10 +563,18 @@ class Tokenizer:
     def decode(self, ids, skip_special_tokens: bool = True, clean_up_tokenization_spaces: bool | None = None) -> str:
         """Ids (a list or 1-D array) -> text, as transformers' `decode`. Ids are
         read as target ids (what an encoder-decoder generates); they are the same
-        as source ids but for Marian with separate vocabularies."""
+        as source ids but for Marian with separate vocabularies. Ids past the
+        tokenizer's vocabulary (a model's padded embedding rows, e.g. T5's
+        32100-32127) decode to nothing, as in transformers; negative ids and
+        non-integers are refused."""
         ids = np.asarray(ids)
         if ids.ndim > 1:
             raise ValueError(f"decode takes one sequence of ids, got shape {ids.shape}; use batch_decode")
+        if ids.size and (ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer)):
+            raise TypeError(f"decode takes integer token ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= 2 ** 32):
+            bad = ids[(ids < 0) | (ids >= 2 ** 32)]
+            raise ValueError(f"decode: id {bad.flat[0]} is not a token id (negative or over 2**32)")
         ids = [int(i) for i in ids.reshape(-1)]
         backend = self._target_backend
         if self._special_token_suffix is None:

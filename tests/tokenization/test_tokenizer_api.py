@@ -267,3 +267,56 @@ def test_special_token_attributes(ours):
     assert (rob.bos_token_id, rob.eos_token_id, rob.cls_token_id, rob.sep_token_id) == (0, 2, 0, 2)
     gpt2 = ours("gpt2_vocab_merges_only")
     assert (gpt2.bos_token_id, gpt2.eos_token_id, gpt2.unk_token_id, gpt2.pad_token_id) == (50256, 50256, 50256, None)
+
+
+@pytest.mark.parametrize("layout", ["minilm", "gpt2", "roberta", "t5_json_only", "spm_xlmr"])
+def test_long_pairs_truncate_without_window_combinations(ours, hf, layout, long_text, unicode_texts, rows):
+    """Pairs whose both sides overflow "longest_first": `tokenizers` builds a
+    window for every combination of the two sides' overflowing windows (two
+    5,000-word texts at 64 tokens: ~10^5 windows, seconds and gigabytes),
+    so such a side is cut after the tokens it keeps and encoded again. Same
+    ids and token types as transformers, at odd and even limits, on texts
+    whose words straddle the cut (no spaces, emoji, CJK, combining marks)."""
+    from jaxnlp.tokenization.tokenizer import _long_pairs
+
+    tok, ref = ours(layout), hf(layout)
+    odd = " ".join(unicode_texts) * 3
+    texts = [long_text, odd, "x" * 3000, long_text[7:] + " tail"]
+    pairs = [odd, long_text, long_text[:2500], "y" * 5 + long_text]
+    for max_length in (17, 64, 301):
+        budget = max_length - tok.backend.num_special_tokens_to_add(True)
+        assert sorted(_long_pairs(tok.backend, list(zip(texts, pairs)), budget)) != []   # the cut path is taken
+        enc = tok(texts, pairs, max_length=max_length)
+        expected = ref(texts, pairs, max_length=max_length, truncation="longest_first")
+        assert rows(enc) == expected["input_ids"]
+        if "token_type_ids" in enc:
+            assert rows(enc, "token_type_ids") == expected["token_type_ids"]
+    # 20,000 words a side: every row through the cut path, each side keeping half the window
+    big = tok(["word " * 20000, "a b " * 10000], ["other " * 20000, "c " * 20000], max_length=64)
+    assert big["attention_mask"].sum(1).tolist() == [64, 64]
+    budget = 64 - tok.backend.num_special_tokens_to_add(True)
+    assert sorted(_long_pairs(tok.backend, [("word " * 20000, "other " * 20000)], budget)) == [0]
+
+
+def test_invalid_unicode_and_bad_ids_are_named(ours):
+    """A lone surrogate is named by text and position (tokenizers says only
+    that its input has the wrong type); decode refuses negative and
+    non-integer ids (tokenizers raised OverflowError or cast floats) and, as
+    transformers, decodes ids past the vocabulary to nothing."""
+    tok = ours("minilm")
+    with pytest.raises(ValueError, match=r"text 1 is not valid Unicode.*character 1"):
+        tok(["ok", "a\udfffb"])
+    with pytest.raises(ValueError, match="text 0 is not valid Unicode"):
+        tok(["ok"], ["x\ud800"])
+    with pytest.raises(ValueError, match="text 1 is not valid Unicode"):
+        tok.encode_windows(["ok", "z\ud800"], 16)
+    ids = tok("this is")["input_ids"][0]
+    assert tok.decode(ids) == "this is"
+    assert tok.decode([]) == ""
+    assert tok.decode(list(ids) + [10 ** 6]) == "this is"
+    for bad in ([5, -1], [5, 2 ** 40]):
+        with pytest.raises(ValueError, match="not a token id"):
+            tok.decode(bad)
+    for bad in ([5.0, 6.0], [True]):
+        with pytest.raises(TypeError, match="integer token ids"):
+            tok.decode(bad)
