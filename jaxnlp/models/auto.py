@@ -59,13 +59,13 @@ class Model:
             raise InputTooLongError(
                 f"input has {length} tokens but the model takes at most {limit} "
                 "(truncate it, e.g. the tokenizer's truncation=True)")
-        for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if value is None:
-                continue
-            value = jnp.asarray(value)
-            if value.shape[:2] != (batch, length):
-                raise ValueError(f"{name} has shape {value.shape}, input_ids {(batch, length)}")
-            inputs[name] = value
+        if attention_mask is not None:
+            inputs["attention_mask"] = _check_mask(attention_mask, "attention_mask", (batch, length))
+        if token_type_ids is not None:
+            value = _as_array(token_type_ids, "token_type_ids")
+            if value.shape != (batch, length):
+                raise ValueError(f"token_type_ids has shape {value.shape}, input_ids {(batch, length)}")
+            inputs["token_type_ids"] = jnp.asarray(value)
         unknown = sorted(set(kwargs) - {"decoder_input_ids", "decoder_attention_mask"})
         if unknown:
             raise TypeError(f"unexpected model input(s): {', '.join(unknown)}")
@@ -80,11 +80,8 @@ class Model:
                                         f"at most {target_limit}")
             inputs["decoder_input_ids"] = dec
             if kwargs.get("decoder_attention_mask") is not None:
-                dmask = jnp.asarray(kwargs["decoder_attention_mask"])
-                if dmask.shape != dec.shape:
-                    raise ValueError(f"decoder_attention_mask has shape {dmask.shape}, "
-                                     f"decoder_input_ids {dec.shape}")
-                inputs["decoder_attention_mask"] = dmask
+                inputs["decoder_attention_mask"] = _check_mask(kwargs["decoder_attention_mask"],
+                                                               "decoder_attention_mask", dec.shape)
         elif kwargs.get("decoder_attention_mask") is not None:
             raise ValueError("decoder_attention_mask given without decoder_input_ids")
         if token_type_ids is not None:
@@ -109,9 +106,37 @@ class Model:
         return out if rows == batch else jax.tree.map(lambda a: a[:batch], out)
 
 
+def _as_array(value, name: str):
+    """A list / tuple as a numpy array; ragged rows named instead of numpy's
+    "inhomogeneous shape" error."""
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError:
+            raise ValueError(f"{name} rows have different lengths: pad them to one length "
+                             "(and pass an attention_mask)") from None
+    return value
+
+
+def _check_mask(mask, name: str, shape: tuple):
+    """An attention mask of exactly `shape` holding 0/1 (or booleans): the
+    model reads any nonzero value as 1 while transformers adds (1 - mask) x
+    the dtype's minimum, so other values would silently differ."""
+    mask = _as_array(mask, name)
+    if not hasattr(mask, "dtype") or not hasattr(mask, "shape"):
+        raise TypeError(f"{name} must be an array of 0/1, got {type(mask).__name__}")
+    if not (mask.dtype == bool or jnp.issubdtype(mask.dtype, jnp.number)):
+        raise TypeError(f"{name} must hold 0/1 (or booleans), got dtype {mask.dtype}")
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(mask.shape)}, expected {tuple(shape)} (as the ids)")
+    host = np.asarray(mask)
+    if not np.isin(host, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0 and 1, got {host[~np.isin(host, (0, 1))].flat[0]!r}")
+    return jnp.asarray(mask)
+
+
 def _check_ids(ids, name: str, vocab_size: int | None):
-    if isinstance(ids, (list, tuple)):
-        ids = np.asarray(ids)
+    ids = _as_array(ids, name)
     if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
         raise TypeError(f"{name} must be an integer array, got {type(ids).__name__}")
     if not jnp.issubdtype(ids.dtype, jnp.integer):

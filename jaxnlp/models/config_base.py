@@ -14,6 +14,41 @@ from typing import Any, ClassVar
 from jaxnlp.errors import CheckpointError
 
 
+# sizes a model is built from: a 0, a negative or a string here failed deep in
+# flax / jax (ZeroDivisionError, "Shapes must be 1D sequences", an empty take)
+_POSITIVE = frozenset({
+    "vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings",
+    "type_vocab_size", "n_embd", "n_head", "n_inner", "n_positions", "d_model", "d_ff", "d_kv", "num_heads",
+    "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "max_positions",
+    "relative_attention_num_buckets", "relative_attention_max_distance", "embedding_size", "num_hidden_groups",
+    "inner_group_num", "dim", "hidden_dim", "n_heads"})
+_NON_NEGATIVE = frozenset({
+    "num_hidden_layers", "n_layer", "num_layers", "encoder_layers", "decoder_layers", "num_decoder_layers",
+    "n_layers", "layer_norm_eps", "layer_norm_epsilon"})
+
+
+def _check_field(cls_name: str, name: str, annotation: str, value: Any) -> Any:
+    """A config.json value checked against its field's type and range: ints
+    (an integral float such as 512.0 becomes 512) and floats are checked,
+    sizes must be >= 1, layer counts and norm epsilons >= 0; other fields
+    are kept as they are. Raises CheckpointError naming the field."""
+    kinds = {k.strip() for k in str(annotation).split("|")}
+    if not kinds & {"int", "float"} or kinds & {"tuple", "bool"} or (value is None and "None" in kinds):
+        return value
+    if isinstance(value, float) and "int" in kinds and "float" not in kinds and value.is_integer():
+        value = int(value)
+    wanted = int if "float" not in kinds else (int, float)
+    if isinstance(value, bool) or not isinstance(value, wanted) or (
+            isinstance(value, float) and value != value or value in (float("inf"), float("-inf"))):
+        raise CheckpointError(f"config.json field {name} = {value!r} is not {'an int' if wanted is int else 'a number'}"
+                              f" ({cls_name})")
+    if name in _POSITIVE and value < 1:
+        raise CheckpointError(f"config.json field {name} = {value!r} must be at least 1 ({cls_name})")
+    if name in _NON_NEGATIVE and value < 0:
+        raise CheckpointError(f"config.json field {name} = {value!r} must not be negative ({cls_name})")
+    return value
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple((k, _freeze(v)) for k, v in value.items())
@@ -50,7 +85,9 @@ class ModelConfig:
             data["id2label"] = {str(i): f"LABEL_{i}" for i in range(int(data["num_labels"]))}
         if data.get("id2label") is not None:
             data["id2label"] = {int(k): v for k, v in dict(data["id2label"]).items()}
-        known = {k: _freeze(v) for k, v in data.items() if k in names and k != "extra_json"}
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        known = {k: _freeze(_check_field(cls.__name__, k, types[k], v)) for k, v in data.items()
+                 if k in names and k != "extra_json"}
         extra = {k: v for k, v in data.items() if k not in names}
         return cls(**known, extra_json=json.dumps(extra, sort_keys=True, default=str))
 

@@ -56,7 +56,7 @@ def supported_model_types() -> list[str]:
 
 
 def get_architecture(model_type: str | None) -> Architecture:
-    if model_type not in MODEL_TYPES:
+    if not isinstance(model_type, str) or model_type not in MODEL_TYPES:
         raise UnknownArchitectureError(
             f"unknown model_type {model_type!r}; jaxnlp supports: {', '.join(supported_model_types())}")
     arch = importlib.import_module(MODEL_TYPES[model_type]).architecture(model_type)

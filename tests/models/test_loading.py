@@ -250,6 +250,39 @@ def test_unknown_model_type(tiny_bert, tmp_path):
         assert supported in message
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("num_attention_heads", 0, "num_attention_heads = 0 must be at least 1"),   # was ZeroDivisionError
+    ("num_attention_heads", "4", "num_attention_heads = '4' is not an int"),
+    ("vocab_size", "300", "vocab_size = '300' is not an int"),                  # was deep in jax.random
+    ("hidden_size", None, "hidden_size = None is not an int"),
+    ("hidden_size", 32.5, "hidden_size = 32.5 is not an int"),
+    ("layer_norm_eps", "x", "layer_norm_eps = 'x' is not a number"),
+    ("layer_norm_eps", -1.0, "layer_norm_eps = -1.0 must not be negative"),      # was all-NaN logits
+    ("max_position_embeddings", 0, "max_position_embeddings = 0 must be at least 1"),
+    ("num_hidden_layers", True, "num_hidden_layers = True is not an int"),
+    ("model_type", ["bert"], "unknown model_type"),                            # was "unhashable type"
+])
+def test_bad_config_values_are_named(tiny_bert, tmp_path, field, value, message):
+    _, src = tiny_bert
+    shutil.copytree(src, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config[field] = value
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises((CheckpointError, UnknownArchitectureError), match=message.replace("(", r"\(")):
+        jaxnlp.load_model(tmp_path / "m", task=SEQ)
+
+
+def test_integral_float_sizes_are_read_as_ints(tiny_bert, tmp_path):
+    _, src = tiny_bert
+    shutil.copytree(src, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["hidden_size"] = float(config["hidden_size"])
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    ids = np.array([[2, 5, 7, 3]])
+    np.testing.assert_array_equal(np.asarray(jaxnlp.load_model(tmp_path / "m", task=SEQ)(input_ids=ids)),
+                                  np.asarray(jaxnlp.load_model(src, task=SEQ)(input_ids=ids)))
+
+
 @pytest.mark.parametrize("task, available", [
     ("causal-lm", ("base", "sequence-classification", "masked-lm", "question-answering")),
     ("translation", ("base", "masked-lm")),
@@ -406,6 +439,22 @@ def test_forward_input_checks(bert_model):
         m(input_ids=np.ones((2, 5), np.int64), attention_mask=np.ones((2, 4), np.int64))
     with pytest.raises(ValueError, match=r"token_type_ids.*outside \[0, 2\)"):
         m(input_ids=np.ones((2, 5), np.int64), token_type_ids=np.full((2, 5), 2))
+    # masks: exactly the ids' shape (a 3-D one reached an einsum), 0/1 only, named types
+    ids = np.ones((2, 5), np.int64)
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(2, 5, 5\)"):
+        m(input_ids=ids, attention_mask=np.ones((2, 5, 5)))
+    with pytest.raises(ValueError, match="attention_mask must hold only 0 and 1"):
+        m(input_ids=ids, attention_mask=np.full((2, 5), 2))
+    with pytest.raises(TypeError, match="attention_mask"):
+        m(input_ids=ids, attention_mask=np.full((2, 5), "1"))
+    with pytest.raises(TypeError, match="attention_mask"):
+        m(input_ids=ids, attention_mask=[[1, None, 1, 1, 1], [1, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="different lengths"):
+        m(input_ids=[[1, 2], [3]])
+    with pytest.raises(ValueError, match="token_type_ids has shape"):
+        m(input_ids=ids, token_type_ids=np.zeros((2, 5, 1), np.int64))
+    want = np.asarray(m(input_ids=ids, attention_mask=np.ones((2, 5), np.int64)))
+    np.testing.assert_array_equal(np.asarray(m(input_ids=ids, attention_mask=np.ones((2, 5), bool))), want)
 
 
 def test_gpt_input_too_long(tmp_path):
@@ -470,3 +519,12 @@ def test_tokenizer_truncates_to_the_limit(minilm_tokenizer):
         tok([long_text, "short"], truncation=False)
     with pytest.raises(InputTooLongError, match="limit of 16"):
         tok(["short", long_text], truncation=False, max_length=16)
+
+
+def test_t5_relative_distance_must_exceed_the_exact_buckets():
+    from jaxnlp.models.t5.config import T5Config
+    base = dict(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=4)
+    T5Config.from_dict(base)                                    # 32 buckets, 128: fine
+    for distance in (0, 16):                                    # was "math domain error" / a division by 0
+        with pytest.raises(CheckpointError, match="relative_attention_max_distance"):
+            T5Config.from_dict(dict(base, relative_attention_max_distance=distance))

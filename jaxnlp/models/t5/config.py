@@ -49,6 +49,12 @@ class T5Config(ModelConfig):
         if len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
             raise CheckpointError(f"feed_forward_proj {self.feed_forward_proj!r} is not of the form "
                                   "'gated-{ACT}' or '{ACT}'")
+        # the buckets past the exact ones grow as log(distance / exact) / log(max_distance / exact),
+        # exact = num_buckets // 2 in the decoder: max_distance must exceed it
+        if self.relative_attention_max_distance <= self.relative_attention_num_buckets // 2:
+            raise CheckpointError(
+                f"relative_attention_max_distance ({self.relative_attention_max_distance}) must exceed half of "
+                f"relative_attention_num_buckets ({self.relative_attention_num_buckets})")
 
     @property
     def scales_decoder_outputs(self) -> bool:
