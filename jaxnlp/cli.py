@@ -271,8 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--format", choices=FORMATS, default="auto", help="how to read input lines (default: auto)")
     args = parser.parse_args(argv)
     if args.command == "convert":
-        out = convert(args.src, args.dst, task=args.task, param_dtype=args.param_dtype,
-                      revision=args.revision)
+        from jaxnlp.errors import JaxnlpError
+        try:
+            out = convert(args.src, args.dst, task=args.task, param_dtype=args.param_dtype,
+                          revision=args.revision)
+        except (JaxnlpError, ValueError, TypeError, OSError) as e:   # as `run`: the message, no traceback
+            print(f"jaxnlp convert: error: {e}", file=sys.stderr)
+            return 1
         print(json.dumps({"converted": str(out)}))
     elif args.command == "run":
         return _run_command(args, r)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import jaxnlp
-from jaxnlp.cli import main
+from jaxnlp.cli import convert, main
 from jaxnlp.errors import CheckpointError, ConversionError
 from jaxnlp.models.conversion import flatten_params
 from support.tiny import make_model, padded_batch, rel_error, save_safetensors, torch_outputs
@@ -117,7 +117,7 @@ def test_convert_refuses_a_non_empty_destination(source, tmp_path):
     dst.mkdir()
     (dst / "precious.txt").write_text("keep me")
     with pytest.raises(CheckpointError, match="not empty"):
-        main(["convert", str(src), str(dst)])
+        convert(str(src), str(dst))
     assert sorted(p.name for p in dst.iterdir()) == ["precious.txt"]
     assert (dst / "precious.txt").read_text() == "keep me"
 
@@ -157,7 +157,9 @@ def test_convert_in_a_subprocess(source, converted, tmp_path, how):
     before = sorted(str(p.relative_to(dst)) for p in dst.rglob("*"))
     again = _subprocess(args, tmp_path)
     assert again.returncode != 0
-    assert "CheckpointError" in again.stderr and "not empty" in again.stderr
+    assert "not empty" in again.stderr
+    if how == "console-script":         # one line, no traceback
+        assert again.stderr.startswith("jaxnlp convert: error:") and "Traceback" not in again.stderr
     assert sorted(str(p.relative_to(dst)) for p in dst.rglob("*")) == before
 
 
@@ -181,4 +183,17 @@ def test_convert_onto_a_file_is_a_checkpoint_error(source, tmp_path):
     target = tmp_path / "a-file"
     target.write_text("not a directory")
     with pytest.raises(CheckpointError, match="a-file"):
-        main(["convert", str(src), str(target)])
+        convert(str(src), str(target))
+
+
+def test_convert_command_errors_are_one_line(source, tmp_path, capsys):
+    """`jaxnlp convert` reports a bad source or destination as `run` does: a
+    one-line message and exit status 1, no traceback."""
+    _, src, _ = source
+    target = tmp_path / "a-file"
+    target.write_text("not a directory")
+    for argv, message in ((["convert", str(tmp_path / "nowhere"), str(tmp_path / "out")], "no such directory"),
+                          (["convert", str(src), str(target)], "a-file")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("jaxnlp convert: error:") and message in err and "Traceback" not in err

@@ -84,7 +84,14 @@ class ModelConfig:
         if "id2label" not in data and "num_labels" in data:
             data["id2label"] = {str(i): f"LABEL_{i}" for i in range(int(data["num_labels"]))}
         if data.get("id2label") is not None:
-            data["id2label"] = {int(k): v for k, v in dict(data["id2label"]).items()}
+            try:
+                data["id2label"] = {int(k): v for k, v in dict(data["id2label"]).items()}
+            except (TypeError, ValueError):
+                raise CheckpointError(f"config.json id2label must map class ids to labels, got "
+                                      f"{data['id2label']!r}") from None
+            if sorted(data["id2label"]) != list(range(len(data["id2label"]))):
+                raise CheckpointError(f"config.json id2label ids must be 0 .. {len(data['id2label']) - 1}, got "
+                                      f"{sorted(data['id2label'])} (a gap would report some class as LABEL_<i>)")
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         known = {k: _freeze(_check_field(cls.__name__, k, types[k], v)) for k, v in data.items()
                  if k in names and k != "extra_json"}

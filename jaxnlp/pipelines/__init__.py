@@ -49,6 +49,9 @@ def task_and_options(task: str) -> tuple[str, dict]:
         raise TypeError(f"task must be a str, got {type(task).__name__}")
     match = _TRANSLATION_ALIAS.match(task)
     if match:
+        if "_to_" in match.group(2) or match.group(1).endswith("_") or match.group(2).startswith("_"):
+            raise UnknownTaskError(f"task {task!r} is not of the form translation_XX_to_YY (one source and "
+                                   "one target language)")
         return "translation", {"src_lang": match.group(1), "tgt_lang": match.group(2)}
     name = ALIASES.get(task, task)
     if name not in TASKS:

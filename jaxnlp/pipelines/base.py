@@ -40,7 +40,7 @@ class Pipeline:
     item_name: ClassVar[str] = "text"
 
     def __post_init__(self):
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
         self._sanitize(dict(self.defaults))          # bad task options fail at construction
 

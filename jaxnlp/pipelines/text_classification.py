@@ -44,7 +44,8 @@ class TextClassificationPipeline(Pipeline):
             raise TypeError(f"{self.task} got unknown option(s) {sorted(options)}; "
                             "known: top_k, function_to_apply, truncation")
         top_k = out["top_k"]
-        if top_k is not _UNSET and top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        if top_k is not _UNSET and top_k is not None and (
+                isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
         fn = out["function_to_apply"]
         if fn is not None:

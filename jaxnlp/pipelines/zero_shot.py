@@ -20,7 +20,7 @@ call is padded to a length bucket and a batch bucket, so it reuses a compiled
 shape. Pairs are tokenized with truncation="only_first" as transformers: a
 long text is cut to fit the model window, the hypothesis never is.
 
-Where we differ: an empty text, non-str labels, a non-bool multi_label and
+Where we differ: an empty text, non-str, empty or repeated labels, a non-bool multi_label and
 a template that does not insert the label (e.g. "{{}}"; transformers only
 refuses one that formats to itself) are refused; a hypothesis that alone
 does not fit the window raises ValueError (transformers then runs
@@ -55,6 +55,15 @@ def parse_labels(labels) -> list[str] | None:
     for i, label in enumerate(labels):
         if not isinstance(label, str):
             raise TypeError(f"candidate_labels[{i}] is a {type(label).__name__}, expected a str")
+        if not label.strip():
+            raise ValueError(f"candidate_labels[{i}] is empty (the hypothesis would name no label)")
+    labels = [str(label) for label in labels]     # (numpy's str_ as str in the result)
+    seen = {}
+    for i, label in enumerate(labels):
+        if label in seen:
+            raise ValueError(f"candidate_labels[{i}] repeats candidate_labels[{seen[label]}] ({label!r}): "
+                             "each label once")
+        seen[label] = i
     return labels
 
 

@@ -261,6 +261,8 @@ def test_unknown_model_type(tiny_bert, tmp_path):
     ("max_position_embeddings", 0, "max_position_embeddings = 0 must be at least 1"),
     ("num_hidden_layers", True, "num_hidden_layers = True is not an int"),
     ("model_type", ["bert"], "unknown model_type"),                            # was "unhashable type"
+    ("id2label", {"0": "a", "1": "b", "5": "c"}, "id2label ids must be 0 .. 2"),  # was LABEL_2, silently
+    ("id2label", {"x": "a"}, "id2label must map class ids"),
 ])
 def test_bad_config_values_are_named(tiny_bert, tmp_path, field, value, message):
     _, src = tiny_bert

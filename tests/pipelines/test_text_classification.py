@@ -88,9 +88,16 @@ def test_bad_input(ckpt):
         ours("a", topk=2)
     with pytest.raises(ValueError, match="top_k"):
         ours("a", top_k=0)
+    with pytest.raises(ValueError, match="top_k"):         # a bool is not a count (True was read as 1)
+        ours("a", top_k=True)
+    with pytest.raises(ValueError, match="batch_size"):
+        jaxnlp.pipeline("text-classification", model=ours.model, tokenizer=ours.tokenizer, batch_size=True)
     with pytest.raises(ValueError, match="function_to_apply"):
         ours("a", function_to_apply="relu")
     with pytest.raises(UnknownTaskError, match="text-classification"):
         jaxnlp.pipeline("sentiment-analysys", model=directory)
+    for task in ("translation_en_to_fr_to_de", "translation_en__to_fr"):   # was target language "fr_to_de"
+        with pytest.raises(UnknownTaskError, match="translation_XX_to_YY"):
+            jaxnlp.pipeline(task, model=directory)
     with pytest.raises(ValueError, match="batch_size"):
         jaxnlp.pipeline("text-classification", model=directory, batch_size=0)

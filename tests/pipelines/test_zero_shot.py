@@ -108,6 +108,13 @@ def test_bad_input(ckpt):
             ours(TEXTS[0], candidate_labels=empty)
     with pytest.raises(TypeError, match=r"candidate_labels\[1\]"):
         ours(TEXTS[0], candidate_labels=["a", 2])
+    for labels in (["a", ""], ["a", "  "]):          # "This example is ." named no label
+        with pytest.raises(ValueError, match=r"candidate_labels\[1\] is empty"):
+            ours(TEXTS[0], candidate_labels=labels)
+    with pytest.raises(ValueError, match=r"candidate_labels\[2\] repeats candidate_labels\[0\]"):
+        ours(TEXTS[0], candidate_labels=["a", "b", "a"])
+    result = ours(TEXTS[0], candidate_labels=np.array(LABELS))
+    assert sorted(result["labels"]) == sorted(LABELS) and all(type(x) is str for x in result["labels"])
     for template in ("This example is.", "{{}}", "{label}", "{} or {}"):
         with pytest.raises(ValueError, match="hypothesis_template"):
             ours(TEXTS[0], candidate_labels=LABELS, hypothesis_template=template)
