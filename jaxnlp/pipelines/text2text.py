@@ -7,7 +7,10 @@ dicts {"translation_text": ...} / {"summary_text": ...} (with
 `return_tensors=True`: {"translation_token_ids": [...]} / {"summary_token_ids":
 [...]}, the generated ids as a list of ints, decoder start token included).
 As in 4.57, a str gives its list, a list of texts a list of those lists, or
-a flat list of dicts when each text has one result.
+a flat list of dicts when each text has one result. An empty text (or one of
+spaces) is encoded as its special tokens alone (e.g. the eos token) and
+generated from that, as in 4.57; one that gives no tokens at all is a
+ValueError naming its index.
 
 Generation settings, applied exactly as 4.57 does (checked against it):
 1. the pipeline's defaults `max_new_tokens=256, num_beams=4`;
