@@ -181,8 +181,9 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     config = _resolve_config(model, generation_config, overrides)
     config.validate()          # also: num_return_sequences <= num_beams, finite penalties, ...
     config.check_supported()
-    if vocab is not None:
-        _check_token_ids(config, vocab, seq2seq=hasattr(model.module, "encode"))
+    target_vocab = model.config.get("decoder_vocab_size") or vocab    # (Marian's target vocabulary)
+    if target_vocab is not None:
+        _check_token_ids(config, target_vocab, seq2seq=hasattr(model.module, "encode"))
     if hasattr(model.module, "encode"):
         return _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug)
     _check_left_padded(mask)

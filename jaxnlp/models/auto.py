@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnlp.errors import InputTooLongError
+from jaxnlp.errors import CheckpointError, InputTooLongError
 from jaxnlp.models.conversion import convert_state_dict
 from jaxnlp.models.registry import Architecture, check_task, get_architecture
 
@@ -167,6 +167,11 @@ def build_module(config_dict: dict, task: str, dtype="float32", param_dtype=None
     arch = get_architecture(config_dict.get("model_type"))
     check_task(arch, task)
     config = arch.config_class.from_dict(config_dict)
+    if task.endswith("-classification") and config.id2label is not None:
+        ids = sorted(dict(config.id2label))
+        if ids != list(range(len(ids))):     # a gap would report a class as LABEL_<i>, silently
+            raise CheckpointError(f"config.json id2label ids must be 0 .. {len(ids) - 1} for the {task} head, "
+                                  f"got {ids}")
     dtype = as_dtype(dtype)
     pdtype = as_dtype(param_dtype) if param_dtype is not None else jnp.dtype(jnp.float32)
     module = arch.make_module(config, task, dtype, pdtype)

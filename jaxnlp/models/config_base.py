@@ -28,12 +28,13 @@ _NON_NEGATIVE = frozenset({
 
 
 def _check_field(cls_name: str, name: str, annotation: str, value: Any) -> Any:
-    """A config.json value checked against its field's type and range: ints
-    (an integral float such as 512.0 becomes 512) and floats are checked,
-    sizes must be >= 1, layer counts and norm epsilons >= 0; other fields
-    are kept as they are. Raises CheckpointError naming the field."""
+    """A size, layer count or norm epsilon from config.json checked against
+    its field's type (an integral float such as 512.0 becomes 512) and range
+    (sizes >= 1, counts and epsilons >= 0); every other field is kept as it
+    is (transformers checks none). Raises CheckpointError naming the field."""
     kinds = {k.strip() for k in str(annotation).split("|")}
-    if not kinds & {"int", "float"} or kinds & {"tuple", "bool"} or (value is None and "None" in kinds):
+    if name not in _POSITIVE | _NON_NEGATIVE or not kinds & {"int", "float"} or (
+            value is None and "None" in kinds):
         return value
     if isinstance(value, float) and "int" in kinds and "float" not in kinds and value.is_integer():
         value = int(value)
@@ -89,9 +90,7 @@ class ModelConfig:
             except (TypeError, ValueError):
                 raise CheckpointError(f"config.json id2label must map class ids to labels, got "
                                       f"{data['id2label']!r}") from None
-            if sorted(data["id2label"]) != list(range(len(data["id2label"]))):
-                raise CheckpointError(f"config.json id2label ids must be 0 .. {len(data['id2label']) - 1}, got "
-                                      f"{sorted(data['id2label'])} (a gap would report some class as LABEL_<i>)")
+
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         known = {k: _freeze(_check_field(cls.__name__, k, types[k], v)) for k, v in data.items()
                  if k in names and k != "extra_json"}

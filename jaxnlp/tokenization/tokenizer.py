@@ -75,23 +75,26 @@ def _cut_after(enc, keep: int) -> int | None:
 
 
 def _long_pairs(backend, pairs, budget: int) -> dict:
-    """{row: (first, second) side encodings already truncated} for the pairs
-    whose both sides overflow "longest_first" truncation to `budget` tokens.
+    """{row: (first, second) texts cut short} for the pairs whose both sides
+    overflow "longest_first" truncation to `budget` tokens by far.
 
     `tokenizers` keeps every overflowing window of each side and builds one
     window per combination of the two sides' windows (two 5,000-word texts
     at a 64-token limit: ~10^5 windows, seconds and gigabytes; 20,000 words:
-    minutes), and a padded batch uses none of them. Here each long side is
-    cut after the tokens it keeps (and a word more, so those tokens are
-    unchanged), encoded again, checked to begin with the same ids as the
-    whole text's, and truncated to what `_longest_first` gives for the
-    whole texts; the pair's special tokens come from `post_process`. A row
-    the check fails stays on the ordinary path."""
+    minutes), and a padded batch uses none of them. Each long side is cut
+    after the tokens it keeps and one word more, and kept only if the cut
+    text begins with the same ids as the whole text and the pair truncates
+    to the same lengths (`_longest_first`) as the whole pair; the cut pair
+    then goes through `tokenizers`' own pair encoding (special tokens,
+    token types, offsets), so the result is the whole pair's. A row that
+    fails a check stays whole. Only for callers that drop the overflow
+    windows (a cut pair has few)."""
     if budget <= 0:
         return {}
-    # a token covers at least a quarter of a character (byte-level BPE): a side
-    # of fewer than budget / 8 characters cannot hold half the budget
-    rows = [i for i, (a, b) in enumerate(pairs) if min(len(a), len(b)) > budget // 8]
+    # both sides more than twice the budget in characters: below that a side
+    # has few windows (at most 4 tokens a character, byte-level BPE), so the
+    # combinations stay few and ordinary pairs are not tokenized twice
+    rows = [i for i, (a, b) in enumerate(pairs) if min(len(a), len(b)) > 2 * budget]
     if not rows:
         return {}
     sides = backend.encode_batch([text for i in rows for text in pairs[i]], add_special_tokens=False)
@@ -99,19 +102,19 @@ def _long_pairs(backend, pairs, budget: int) -> dict:
     for r, i in enumerate(rows):
         full = sides[2 * r: 2 * r + 2]
         keep = _longest_first(len(full[0].ids), len(full[1].ids), budget)
-        if not all(k < len(e.ids) for k, e in zip(keep, full)):
+        if not all(0 < k < len(e.ids) for k, e in zip(keep, full)):
             continue       # one side fits whole: its windows do not multiply
         texts = list(pairs[i])
         for side in (0, 1):
-            at = _cut_after(full[side], keep[side]) if keep[side] else None
+            at = _cut_after(full[side], keep[side])
             if at is not None:
                 texts[side] = texts[side][:at]
         short = backend.encode_batch(texts, add_special_tokens=False)
         if any(e.ids[:k] != f.ids[:k] for e, f, k in zip(short, full, keep)):
             continue
-        for e, k in zip(short, keep):
-            e.truncate(k)
-        out[i] = tuple(short)
+        if _longest_first(len(short[0].ids), len(short[1].ids), budget) != keep:
+            continue       # (an odd budget's extra token would go to the other side)
+        out[i] = tuple(texts)
     return out
 
 
@@ -425,9 +428,11 @@ class Tokenizer:
 
     def _encode_batch(self, inputs, add_special_tokens: bool, truncate_to: int | None, target: bool,
                       lang: str | None, stride: int = 0, strategy: str = "longest_first",
-                      is_pretokenized: bool = False):
+                      is_pretokenized: bool = False, drop_windows: bool = False):
         """`(encodings, number of special tokens a row gets)`, with the backend
-        of the side (`target`) and the template of language `lang`."""
+        of the side (`target`) and the template of language `lang`. With
+        `drop_windows` (the caller uses no overflow windows) long pairs are
+        cut first (`_long_pairs`)."""
         backend = self._target_backend if target else self._backend
         pair = bool(inputs) and isinstance(inputs[0], tuple)
         with self._lock:
@@ -435,22 +440,19 @@ class Tokenizer:
                 if lang is not None:
                     backend.post_processor = self._processor(target, lang)
                 n_special = backend.num_special_tokens_to_add(pair) if add_special_tokens else 0
-                cut = {}
-                if (pair and truncate_to is not None and strategy == "longest_first" and stride == 0
-                        and not is_pretokenized and self.truncation_side == "right"):
-                    cut = _long_pairs(backend, inputs, truncate_to - n_special)
-                if truncate_to is not None:
-                    backend.enable_truncation(truncate_to, stride=stride, strategy=strategy,
-                                              direction=self.truncation_side)
-                rest = [row for i, row in enumerate(inputs) if i not in cut]
                 try:
-                    encoded = iter(backend.encode_batch(rest, add_special_tokens=add_special_tokens,
-                                                        is_pretokenized=is_pretokenized) if rest else ())
+                    if (drop_windows and pair and truncate_to is not None and strategy == "longest_first"
+                            and not is_pretokenized and self.truncation_side == "right"):
+                        cut = _long_pairs(backend, inputs, truncate_to - n_special)
+                        inputs = [cut.get(i, row) for i, row in enumerate(inputs)]
+                    if truncate_to is not None:
+                        backend.enable_truncation(truncate_to, stride=stride, strategy=strategy,
+                                                  direction=self.truncation_side)
+                    encodings = backend.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                                     is_pretokenized=is_pretokenized)
                 except TypeError:
                     _check_unicode(inputs)
                     raise
-                encodings = [backend.post_process(*cut[i], add_special_tokens=add_special_tokens) if i in cut
-                             else next(encoded) for i in range(len(inputs))]
             finally:
                 backend.no_truncation()
                 if lang is not None and self._src_lang is not None and backend is self._backend:
@@ -463,7 +465,8 @@ class Tokenizer:
         truncate = bool(truncation) and limit is not None   # truncation: a strategy or False
         try:
             encodings, n_special = self._encode_batch(inputs, add_special_tokens, limit if truncate else None,
-                                                      target, lang, strategy=truncation or "longest_first")
+                                                      target, lang, strategy=truncation or "longest_first",
+                                                      drop_windows=True)
         except Exception as e:   # tokenizers raises a bare Exception when only_first/only_second cannot fit a row
             if "Truncation error" not in str(e):
                 raise
@@ -574,7 +577,7 @@ class Tokenizer:
             raise TypeError(f"decode takes integer token ids, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= 2 ** 32):
             bad = ids[(ids < 0) | (ids >= 2 ** 32)]
-            raise ValueError(f"decode: id {bad.flat[0]} is not a token id (negative or over 2**32)")
+            raise ValueError(f"decode: id {bad.flat[0]} is not a token id (negative, or 2**32 or more)")
         ids = [int(i) for i in ids.reshape(-1)]
         backend = self._target_backend
         if self._special_token_suffix is None:

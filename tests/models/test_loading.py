@@ -274,6 +274,18 @@ def test_bad_config_values_are_named(tiny_bert, tmp_path, field, value, message)
         jaxnlp.load_model(tmp_path / "m", task=SEQ)
 
 
+def test_id2label_gaps_matter_only_to_a_classification_head(tiny_bert, tmp_path):
+    _, src = tiny_bert
+    shutil.copytree(src, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["id2label"] = {"0": "a", "1": "b", "5": "c"}
+    config["eos_token_id"] = [1, 2]                   # a list, as transformers allows
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    jaxnlp.load_model(tmp_path / "m", task="base")    # labels unused: loads as transformers does
+    with pytest.raises(CheckpointError, match="id2label ids must be 0 .. 2"):
+        jaxnlp.load_model(tmp_path / "m", task=SEQ)
+
+
 def test_integral_float_sizes_are_read_as_ints(tiny_bert, tmp_path):
     _, src = tiny_bert
     shutil.copytree(src, tmp_path / "m")

@@ -270,7 +270,8 @@ def test_special_token_attributes(ours):
 
 
 @pytest.mark.parametrize("layout", ["minilm", "gpt2", "roberta", "t5_json_only", "spm_xlmr"])
-def test_long_pairs_truncate_without_window_combinations(ours, hf, layout, long_text, unicode_texts, rows):
+def test_long_pairs_truncate_without_window_combinations(ours, hf, layout, long_text, unicode_texts, rows,
+                                                         monkeypatch):
     """Pairs whose both sides overflow "longest_first": `tokenizers` builds a
     window for every combination of the two sides' overflowing windows (two
     5,000-word texts at 64 tokens: ~10^5 windows, seconds and gigabytes),
@@ -291,6 +292,13 @@ def test_long_pairs_truncate_without_window_combinations(ours, hf, layout, long_
         assert rows(enc) == expected["input_ids"]
         if "token_type_ids" in enc:
             assert rows(enc, "token_type_ids") == expected["token_type_ids"]
+        # and every array (offsets too) equal to the whole pairs' through tokenizers alone
+        with monkeypatch.context() as m:
+            m.setattr("jaxnlp.tokenization.tokenizer._long_pairs", lambda *a: {})
+            whole = tok(texts, pairs, max_length=max_length)
+        assert enc.keys() == whole.keys()
+        for key in enc:
+            np.testing.assert_array_equal(enc[key], whole[key], err_msg=key)
     # 20,000 words a side: every row through the cut path, each side keeping half the window
     big = tok(["word " * 20000, "a b " * 10000], ["other " * 20000, "c " * 20000], max_length=64)
     assert big["attention_mask"].sum(1).tolist() == [64, 64]
@@ -306,6 +314,8 @@ def test_invalid_unicode_and_bad_ids_are_named(ours):
     tok = ours("minilm")
     with pytest.raises(ValueError, match=r"text 1 is not valid Unicode.*character 1"):
         tok(["ok", "a\udfffb"])
+    with pytest.raises(ValueError, match="text 0 is not valid Unicode"):      # a long pair, cut first
+        tok(["word " * 500 + "\ud800"], ["other " * 500], max_length=16)
     with pytest.raises(ValueError, match="text 0 is not valid Unicode"):
         tok(["ok"], ["x\ud800"])
     with pytest.raises(ValueError, match="text 1 is not valid Unicode"):

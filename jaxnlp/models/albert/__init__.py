@@ -25,7 +25,7 @@ class AlbertConfig(BertConfig):
     classifier_dropout_prob: float = 0.1
     pad_token_id: int | None = 0
     bos_token_id: int | None = 2
-    eos_token_id: int | None = 3
+    eos_token_id: int | tuple | None = 3
 
     def __post_init__(self):
         super().__post_init__()

@@ -47,7 +47,7 @@ class GPT2Config(ModelConfig):
     scale_attn_by_inverse_layer_idx: bool = False
     reorder_and_upcast_attn: bool = False
     bos_token_id: int | None = 50256
-    eos_token_id: int | None = 50256
+    eos_token_id: int | tuple | None = 50256
     add_cross_attention: bool = False
 
     @property

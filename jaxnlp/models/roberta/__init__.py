@@ -15,7 +15,7 @@ class RobertaConfig(BertConfig):
     model_type = "roberta"
     pad_token_id: int | None = 1
     bos_token_id: int | None = 0
-    eos_token_id: int | None = 2
+    eos_token_id: int | tuple | None = 2
 
     @property
     def max_input_length(self) -> int:
