@@ -80,8 +80,11 @@ def make_mesh(data: int | None = None, model: int = 1, devices=None) -> Mesh:
     first data * model devices."""
     devices = list(jax.devices() if devices is None else devices)
     for name, value in (("model", model), ("data", data)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value < 1):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if len({id(d) for d in devices}) != len(devices):
+        raise ValueError("devices lists a device more than once")
     if data is None:
         data = len(devices) // model
         if data < 1:

@@ -130,6 +130,10 @@ def test_bad_meshes():
         make_mesh(model=0)
     with pytest.raises(ValueError, match="data must be a positive int"):
         make_mesh(data=1.5)
+    with pytest.raises(ValueError, match="model must be a positive int"):      # a bool is not a size
+        make_mesh(1, True)
+    with pytest.raises(ValueError, match="more than once"):
+        make_mesh(2, 1, devices=[jax.devices()[0]] * 2)
 
 
 def test_make_mesh_and_one_device_mesh(tmp_path):

@@ -121,6 +121,8 @@ def _entry(path: Path, name: str, info, data_start: int, size: int) -> tuple[np.
         raise CheckpointError(
             f"{path} has a corrupt safetensors header: tensor {name!r} has data_offsets {offsets!r}"
         )
+    if math.prod(max(d, 1) for d in shape) * dtype.itemsize >= 2 ** 62:   # (numpy: "array is too big")
+        raise CheckpointError(f"{path} has a corrupt safetensors header: tensor {name!r} has shape {shape!r}")
     begin, end = data_start + offsets[0], data_start + offsets[1]
     expected = math.prod(shape) * dtype.itemsize
     if end - begin != expected:
@@ -152,6 +154,11 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
         entries[name] = _entry(path, name, info, data_start, size)
     if not entries:
         return {}
+    spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items() if end > begin)
+    for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+        if begin < end:      # (the safetensors library refuses these too)
+            raise CheckpointError(f"{path} has a corrupt safetensors header: tensors {first!r} and {second!r} "
+                                  "overlap in the data buffer")
     if size == 0:  # pragma: no cover - guarded by _parse_header
         return {}
     buffer = np.memmap(path, dtype=np.uint8, mode="c", shape=(size,))

@@ -48,10 +48,16 @@ GROUPED_BEAM_CACHE = True
 
 def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str:
     """Persist compiled programs in `directory` (default: $JAXNLP_COMPILATION_CACHE
-    or ~/.cache/jaxnlp/xla) so that a new process reuses them."""
+    or ~/.cache/jaxnlp/xla) so that a new process reuses them. Called again
+    with another directory, later programs go there (jax fixes its cache at
+    first use, so the cache is reset)."""
     directory = os.fspath(directory or os.environ.get("JAXNLP_COMPILATION_CACHE")
                           or os.path.join(os.path.expanduser("~"), ".cache", "jaxnlp", "xla"))
     os.makedirs(directory, exist_ok=True)
+    current = jax.config.jax_compilation_cache_dir
+    if current and os.path.abspath(current) != os.path.abspath(directory):
+        from jax.experimental.compilation_cache import compilation_cache
+        compilation_cache.reset_cache()     # else jax keeps writing to the first directory, silently
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -20,11 +20,22 @@ _DTYPES = {"float32": jnp.float32, "fp32": jnp.float32, "bfloat16": jnp.bfloat16
 
 
 def as_dtype(dtype: Any) -> jnp.dtype:
+    """A computation / parameter dtype: float32, bfloat16 or float16, by name
+    (the keys of _DTYPES) or as a numpy / jax dtype. Anything else (float64,
+    which jax would silently make float32 without x64; ints; complex; None)
+    is a ValueError, not an error deep in flax or jax.random."""
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
         return jnp.dtype(_DTYPES[dtype])
-    return jnp.dtype(dtype)
+    try:
+        resolved = jnp.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        resolved = None
+    if resolved not in {jnp.dtype(d) for d in _DTYPES.values()}:
+        raise ValueError(f"unsupported dtype {dtype!r}; use float32, bfloat16 or float16 "
+                         f"(one of {sorted(_DTYPES)})")
+    return resolved
 
 
 @dataclasses.dataclass(eq=False)

@@ -59,13 +59,15 @@ def task_and_options(task: str) -> tuple[str, dict]:
     return name, {}
 
 
-def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype="float32", param_dtype=None,
+def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype=None, param_dtype=None,
              revision: str | None = None, mesh=None, **task_options):
     """A callable for `task` over `model` (a checkpoint directory, a hub id,
     or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's).
     Without `model`, the task's default checkpoint from the catalogue
     (jaxnlp/catalogue.py, weights/README.md) is fetched from the hub. `mesh` (a jax.sharding.Mesh with axes "data" and "model") shards the
-    parameters as `load_model(..., mesh=)` does."""
+    parameters as `load_model(..., mesh=)` does. `dtype` (default float32) and
+    `param_dtype` (default the checkpoint's) are load_model's, for a model
+    this call loads; with a loaded Model they are an error."""
     name, implied = task_and_options(task)
     task_options = {**implied, **task_options}
     module_name, class_name, head = TASKS[name]
@@ -78,6 +80,9 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
     from jaxnlp.tokenization import Tokenizer, load_tokenizer
 
     if isinstance(model, Model):
+        if dtype is not None or param_dtype is not None:   # (they were ignored, silently)
+            raise ValueError("dtype / param_dtype apply when pipeline() loads the model; this Model is already "
+                             "loaded: pass them to jaxnlp.load_model instead")
         if model.task != head:
             raise ValueError(f"{task} needs a model loaded with task={head!r}, got task={model.task!r}")
         if mesh is not None:
@@ -86,7 +91,8 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
             model = shard_model(model, mesh)
         loaded = model
     else:
-        loaded = load_model(model, task=head, dtype=dtype, param_dtype=param_dtype, revision=revision, mesh=mesh)
+        loaded = load_model(model, task=head, dtype="float32" if dtype is None else dtype, param_dtype=param_dtype,
+                            revision=revision, mesh=mesh)
     if tokenizer is None:
         if loaded.model_dir is None:
             raise ValueError("pass tokenizer= (the model was not loaded from a directory)")

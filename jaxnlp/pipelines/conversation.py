@@ -114,6 +114,11 @@ class Conversation:
     def __post_init__(self):
         if self.new_user_input is not None:
             _check_text(self.new_user_input)
+        for name in ("past_user_inputs", "generated_responses", "history"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                # (a str was split into characters, a None failed as "not iterable")
+                raise TypeError(f"{name} must be a list, got {type(value).__name__}")
         self.past_user_inputs = [_check_text(t, f"past user input {i}")
                                  for i, t in enumerate(self.past_user_inputs)]
         self.generated_responses = list(self.generated_responses)
@@ -123,6 +128,10 @@ class Conversation:
         if len(self.past_user_inputs) != len(self.generated_responses):
             raise ValueError(f"{len(self.past_user_inputs)} past user inputs but {len(self.generated_responses)} "
                              "generated responses: each processed input has one response")
+        for i, turn in enumerate(self.history):
+            if isinstance(turn, (str, bytes)) or not isinstance(turn, (list, tuple, np.ndarray)) or not all(
+                    isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in turn):
+                raise TypeError(f"history turn {i} must be a list of int token ids, got {turn!r:.60}")
         self.history = [[int(t) for t in turn] for turn in self.history]
         if self.history and len(self.history) != 2 * len(self.past_user_inputs):
             raise ValueError(f"history has {len(self.history)} turns, expected {2 * len(self.past_user_inputs)} "
@@ -328,6 +337,12 @@ class ConversationPipeline(Pipeline):
             raise TypeError(f"conversation {conv.uuid}: new_user_input must be a str, got {type(text).__name__}")
         if not text.strip():
             raise ValueError(f"conversation {conv.uuid}: empty user input")
+        if len(conv.past_user_inputs) != len(conv.generated_responses) or (
+                conv.history and len(conv.history) != 2 * len(conv.past_user_inputs)):
+            # (lists changed after construction: the pipeline carried on with a mismatched state)
+            raise ValueError(f"conversation {conv.uuid}: {len(conv.past_user_inputs)} past user inputs, "
+                             f"{len(conv.generated_responses)} generated responses and {len(conv.history)} "
+                             "history turns do not pair up")
         turns = [list(t) for t in conv.history]
         if not turns:      # a prior state loaded as texts (a response may be empty: just the separator)
             turns = [self._encode(t, conv, allow_empty=not is_user) + [sep]

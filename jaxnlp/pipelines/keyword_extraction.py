@@ -92,6 +92,7 @@ def ngrams(text: str, ngram_range: tuple[int, int] = (1, 1), stop_words=ENGLISH_
     if stop_words:
         tokens = [t for t in tokens if t not in stop_words]
     low, high = ngram_range
+    high = min(high, len(tokens))      # (as CountVectorizer: a range past the text's length stops there)
     return [" ".join(tokens[i:i + n]) for n in range(low, high + 1) for i in range(len(tokens) - n + 1)]
 
 

@@ -113,6 +113,10 @@ def test_truncated_file_names_file_and_tensor(tmp_path):
         (lambda: _file({"w": {"dtype": "F32", "shape": [1]}}, 4), "lacks data_offsets"),
         (lambda: _file({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, 4), "shape"),
         (lambda: _file({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}, 4), "data_offsets"),
+        # a zero-size tensor numpy cannot shape ("array is too big" from numpy)
+        (lambda: _file({"w": {"dtype": "F32", "shape": [0, 2 ** 62], "data_offsets": [0, 0]}}, 4), "shape"),
+        (lambda: _file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, 12), "'a' and 'b' overlap"),
     ],
 )
 def test_corrupt_header(tmp_path, make, expected):

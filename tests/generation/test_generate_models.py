@@ -268,6 +268,23 @@ def test_persistent_compilation_cache(lms, tmp_path):
     assert np.asarray(first).shape == (2, 7)
 
 
+def test_compilation_cache_moves_to_a_second_directory(tmp_path):
+    """jax fixes its cache directory at first use: a second
+    enable_compilation_cache(B) wrote everything to A, silently."""
+    script = textwrap.dedent("""
+        import os, sys, jax, jax.numpy as jnp
+        from jaxnlp.generation.api import enable_compilation_cache
+        a, b = sys.argv[1], sys.argv[2]
+        enable_compilation_cache(a); jax.jit(lambda x: x * 2 + 1)(jnp.ones(3)).block_until_ready()
+        enable_compilation_cache(b); jax.jit(lambda x: x * 3 - 1)(jnp.ones(4)).block_until_ready()
+    """)
+    a, b = tmp_path / "a", tmp_path / "b"
+    proc = subprocess.run([sys.executable, "-c", script, str(a), str(b)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any(a.iterdir()) and any(b.iterdir())
+
+
 # -------------------------------------------------------------------- debug
 
 @pytest.mark.parametrize("options", [dict(), BEAM_CASES["k3_r3_lp2_not_early"]], ids=["greedy", "beam"])

@@ -286,6 +286,22 @@ def test_id2label_gaps_matter_only_to_a_classification_head(tiny_bert, tmp_path)
         jaxnlp.load_model(tmp_path / "m", task=SEQ)
 
 
+def test_dtypes_other_than_float32_bfloat16_float16_are_refused(tiny_bert):
+    import jax.numpy as jnp
+    _, src = tiny_bert
+    for bad in (jnp.int8, np.int32, bool, object, np.complex64, np.float64, jnp.float64, None, "float64", "f32"):
+        with pytest.raises(ValueError, match="dtype"):
+            jaxnlp.load_model(src, task=SEQ, dtype=bad)
+        if bad is not None:                      # param_dtype=None means the checkpoint's
+            with pytest.raises(ValueError, match="dtype"):
+                jaxnlp.load_model(src, task=SEQ, param_dtype=bad)
+    m = jaxnlp.load_model(src, task=SEQ, dtype=jnp.bfloat16, param_dtype=np.dtype("float32"))
+    import jax
+    assert {leaf.dtype for leaf in jax.tree.leaves(m.params)} == {jnp.dtype(jnp.float32)}
+    with pytest.raises(ValueError, match="already loaded"):     # was ignored, silently
+        jaxnlp.pipeline("text-classification", model=m, tokenizer=src, param_dtype="bf16")
+
+
 def test_integral_float_sizes_are_read_as_ints(tiny_bert, tmp_path):
     _, src = tiny_bert
     shutil.copytree(src, tmp_path / "m")

@@ -228,6 +228,18 @@ def test_bad_input(ckpt):
         Conversation("hi", past_user_inputs=["a", "b"], generated_responses=["c"])
     with pytest.raises(ValueError, match="history has"):
         Conversation("hi", past_user_inputs=["a"], generated_responses=["c"], history=[[1, 0]])
+    # a str was split into characters, floats and digit strings became ids, None was "not iterable"
+    with pytest.raises(TypeError, match="past_user_inputs must be a list"):
+        Conversation("hi", "ab", "cd")
+    with pytest.raises(TypeError, match="past_user_inputs must be a list"):
+        Conversation("hi", past_user_inputs=None)
+    for history in ([[1.7, 0], [2, 3]], ["12", "34"], [None, [1]]):
+        with pytest.raises(TypeError, match="history turn 0"):
+            Conversation("hi", past_user_inputs=["a"], generated_responses=["c"], history=history)
+    changed = Conversation("hi", past_user_inputs=["a"], generated_responses=["c"])
+    changed.past_user_inputs.append("x")                         # after construction
+    with pytest.raises(ValueError, match="do not pair up"):
+        chat(changed, max_new_tokens=NEW)
 
     with pytest.raises(TypeError, match=r"Conversation\(text\)"):
         chat("hello")
