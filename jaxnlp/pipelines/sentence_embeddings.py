@@ -63,8 +63,19 @@ def _kind(module_type: str) -> str:
     return module_type.rsplit(".", 1)[-1]
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def _read_json(path: Path, expect: type = dict):
+    """A module config file ({} / [] when absent); corrupt JSON or the wrong
+    top-level type is a CheckpointError naming the file."""
+    if not path.is_file():
+        return expect()
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(value, expect):
+        raise CheckpointError(f"{path} must hold a JSON {'object' if expect is dict else 'list'}, "
+                              f"got {type(value).__name__}")
+    return value
 
 
 def pooling_modes(config: dict) -> tuple[str, ...]:
@@ -72,8 +83,12 @@ def pooling_modes(config: dict) -> tuple[str, ...]:
     mode = config.get("pooling_mode")
     if mode is None:
         modes = tuple(m for key, m in LEGACY_POOLING.items() if config.get(key)) or ("mean",)
-    else:
-        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+    elif isinstance(mode, str):
+        modes = (mode,)
+    elif isinstance(mode, list) and mode and all(isinstance(m, str) for m in mode):
+        modes = tuple(mode)
+    else:    # ([] failed at the first call, 5 as "not iterable")
+        raise ValueError(f"pooling_mode must be a mode or a non-empty list of modes, got {mode!r}")
     for m in modes:
         if m not in POOLING_MODES:
             raise ValueError(f"unknown pooling mode {m!r}; supported: {', '.join(POOLING_MODES)}")
@@ -129,13 +144,22 @@ def load_dense(folder: Path):
     name = config.get("activation_function", "torch.nn.modules.activation.Tanh")
     if name is None:
         name = "Identity"
-    act = ACTIVATIONS.get(_kind(name))
+    act = ACTIVATIONS.get(_kind(name)) if isinstance(name, str) else None
     if act is None:
         raise ValueError(f"Dense activation {name!r} is not supported; supported: {', '.join(ACTIVATIONS)}")
     weights = _dense_weights(folder)
-    w = np.asarray(weights["linear.weight"], np.float32)
-    b = np.asarray(weights["linear.bias"], np.float32) if config.get("bias", True) else None
     residual = config.get("use_residual", False)
+    needed = ["linear.weight"] + (["linear.bias"] if config.get("bias", True) else [])
+    missing = [k for k in needed if k not in weights]
+    if missing:
+        raise CheckpointError(f"Dense module {folder} lacks {', '.join(missing)}")
+    w = np.asarray(weights["linear.weight"], np.float32)
+    if w.ndim != 2:
+        raise CheckpointError(f"Dense module {folder}: linear.weight has shape {w.shape}, expected 2-D")
+    b = np.asarray(weights["linear.bias"], np.float32) if config.get("bias", True) else None
+    if residual and w.shape[0] != w.shape[1] and "residual.weight" not in weights:
+        raise CheckpointError(f"Dense module {folder} has use_residual with a {w.shape[1]} -> {w.shape[0]} "
+                              "projection but no residual.weight")
     r = np.asarray(weights["residual.weight"], np.float32) if residual and w.shape[0] != w.shape[1] else None
     if config.get("in_features", w.shape[1]) != w.shape[1] or config.get("out_features", w.shape[0]) != w.shape[0]:
         raise ValueError(f"Dense {folder}: linear.weight {w.shape} does not match config.json")
@@ -149,6 +173,7 @@ def load_dense(folder: Path):
             y = y + (x if r is None else x @ r.T)
         return y.astype(np.float32)
 
+    dense.in_features, dense.out_features = w.shape[1], w.shape[0]
     return dense
 
 
@@ -164,7 +189,12 @@ class SentenceEmbeddingsPipeline(Pipeline):
         self.post = []               # numpy functions after pooling
         self.do_lower_case = False
         max_len = None
-        listing = _read_json(root / "modules.json") if root is not None else {}
+        listing = _read_json(root / "modules.json", list) if root is not None else []
+        for i, entry in enumerate(listing):
+            if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) or not isinstance(
+                    entry.get("idx", 0), int) or not isinstance(entry.get("path", ""), str):
+                raise CheckpointError(f"{root / 'modules.json'}: entry {i} must be an object with a str \"type\" "
+                                      f"(and an int \"idx\", a str \"path\"), got {entry!r:.80}")
         if listing:
             seen_pooling = False
             for entry in sorted(listing, key=lambda e: e.get("idx", 0)):
@@ -178,7 +208,13 @@ class SentenceEmbeddingsPipeline(Pipeline):
                                          "this pipeline reads it from the directory root only")
                     st_config = _read_json(root / "sentence_bert_config.json")
                     max_len = st_config.get("max_seq_length")
-                    self.do_lower_case = bool(st_config.get("do_lower_case", False))
+                    self.do_lower_case = st_config.get("do_lower_case", False)
+                    if (max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int)
+                                                 or max_len < 1)) or not isinstance(self.do_lower_case, bool):
+                        # ("false" was read as True)
+                        raise CheckpointError(f"{root / 'sentence_bert_config.json'}: max_seq_length must be a "
+                                              "positive int and do_lower_case a bool, got "
+                                              f"{max_len!r} and {self.do_lower_case!r}")
                 elif kind == "Pooling":
                     self.pooling = pooling_modes(_read_json(folder / "config.json"))
                     seen_pooling = True
@@ -191,6 +227,14 @@ class SentenceEmbeddingsPipeline(Pipeline):
                                      "(Transformer, Pooling, Dense, Normalize)")
             if not seen_pooling:
                 raise ValueError(f"{root}: modules.json has no Pooling module")
+            hidden = next((self.model.config.get(k) for k in ("hidden_size", "dim", "d_model", "n_embd")
+                           if self.model.config.get(k)), None)
+            width = len(self.pooling) * hidden if hidden else None
+            for dense in (f for f in self.post if hasattr(f, "in_features")):
+                if width is not None and dense.in_features != width:   # (was a numpy matmul error at the first call)
+                    raise CheckpointError(f"{root}: a Dense module takes {dense.in_features} features but gets "
+                                          f"{width} (pooling {'+'.join(self.pooling)} of {hidden})")
+                width = dense.out_features
         limits = [x for x in (max_len, getattr(self.tokenizer, "model_max_length", None),
                               self.model.max_positions) if x is not None]
         self.max_seq_length = min(limits) if limits else None

@@ -53,8 +53,11 @@ def read_chat_template(directory) -> str | dict[str, str] | None:
         return None
 
     def read(path):
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} is not UTF-8 text: {e}") from None
 
     templates = {}
     if os.path.isfile(os.path.join(directory, "chat_template.jinja")):
@@ -74,7 +77,14 @@ def read_chat_template(directory) -> str | dict[str, str] | None:
             except (json.JSONDecodeError, AttributeError) as e:
                 raise ValueError(f"{path}: cannot read its chat_template: {e}") from e
             if isinstance(value, list):    # [{"name": ..., "template": ...}]
+                if not all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                           and isinstance(t.get("template"), str) for t in value):
+                    raise ValueError(f"{path}: chat_template as a list must hold {{\"name\": str, "
+                                     f"\"template\": str}} objects, got {value!r:.80}")
                 value = {t["name"]: t["template"] for t in value}
+            if value is not None and not isinstance(value, (str, dict)):
+                raise ValueError(f"{path}: chat_template must be a str (or a list of named templates), "
+                                 f"got {type(value).__name__}")
             if value is not None:
                 return value
     return None

@@ -105,3 +105,43 @@ def test_missing_module_folder_is_an_error(tiny_bert, tmp_path):
         shutil.rmtree(broken / folder)
         with pytest.raises(CheckpointError, match=f"{folder}.*config.json is missing"):
             jaxnlp.pipeline("sentence-embeddings", model=broken)
+
+
+def test_malformed_module_configs_are_named(tiny_bert, tmp_path):
+    """Module configs that failed as bare KeyError / TypeError / JSONDecodeError,
+    or only at the first call (a Dense whose input width is not the pooled
+    width: numpy's matmul error; pooling_mode []: "need at least one array"),
+    or were misread (do_lower_case "false" as true), are refused at load."""
+    import json
+    import shutil
+
+    save_st(tiny_bert, "cls", True, False).save(str(tmp_path / "st"))
+
+    def broken(name, edit):
+        d = tmp_path / name
+        shutil.copytree(tmp_path / "st", d)
+        edit(d)
+        return d
+
+    def set_json(path, key, value):
+        data = json.loads(path.read_text())
+        data[key] = value
+        path.write_text(json.dumps(data))
+
+    cases = [
+        (lambda d: set_json(d / "1_Pooling" / "config.json", "pooling_mode", []), ValueError, "pooling_mode"),
+        (lambda d: set_json(d / "1_Pooling" / "config.json", "pooling_mode", 5), ValueError, "pooling_mode"),
+        (lambda d: set_json(d / "1_Pooling" / "config.json", "pooling_mode", ["cls", "mean"]), CheckpointError,
+         "takes 32 features but gets 64"),
+        (lambda d: (d / "1_Pooling" / "config.json").write_text("{nope"), CheckpointError, "not valid JSON"),
+        (lambda d: (d / "modules.json").write_text('{"a": 1}'), CheckpointError, "must hold a JSON list"),
+        (lambda d: (d / "modules.json").write_text('[{"idx": 0}]'), CheckpointError, "entry 0"),
+        (lambda d: set_json(d / "sentence_bert_config.json", "do_lower_case", "false"), CheckpointError,
+         "do_lower_case"),
+        (lambda d: set_json(d / "sentence_bert_config.json", "max_seq_length", "128"), CheckpointError,
+         "max_seq_length"),
+        (lambda d: set_json(d / "2_Dense" / "config.json", "activation_function", 5), ValueError, "activation"),
+    ]
+    for i, (edit, exc, message) in enumerate(cases):
+        with pytest.raises(exc, match=message):
+            jaxnlp.pipeline("sentence-embeddings", model=broken(f"b{i}", edit))

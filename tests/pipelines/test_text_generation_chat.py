@@ -200,6 +200,24 @@ def test_reading_templates_as_transformers(ckpt, tmp_path):
     assert jaxnlp.load_tokenizer(tmp_path / "converted").chat_template == ref.chat_template
 
 
+def test_malformed_chat_templates_name_the_file(ckpt, tmp_path):
+    """A non-str template, a list entry without "template" and a non-UTF-8
+    chat_template.jinja failed as jinja's / Python's bare TypeError, KeyError
+    or UnicodeDecodeError without the file's name."""
+    directory, _, _ = ckpt
+    d = tmp_path / "t"
+    shutil.copytree(directory, d)
+    for bad, message in ((5, "must be a str"), ([{"name": "default"}], "as a list must hold"),
+                         ([1, 2], "as a list must hold")):
+        set_template(d, bad)
+        with pytest.raises(ValueError, match=f"tokenizer_config.json: chat_template {message}"):
+            jaxnlp.load_tokenizer(d)
+    set_template(d, None)
+    (d / "chat_template.jinja").write_bytes(b"\xff\xfe {{ messages }}")
+    with pytest.raises(ValueError, match="chat_template.jinja is not UTF-8"):
+        jaxnlp.load_tokenizer(d)
+
+
 def test_no_chat_template(ckpt, tmp_path):
     directory, _, ours = ckpt
     d = tmp_path / "plain"
