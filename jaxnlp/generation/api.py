@@ -36,6 +36,7 @@ from jaxnlp.buckets import batch_bucket, length_bucket
 from jaxnlp.errors import InputTooLongError
 from jaxnlp.generation.config import GenerationConfig
 from jaxnlp.generation.search import search
+from jaxnlp.models.auto import check_mask_values
 from jaxnlp.sharding import constrain_cache, replicate, rows_for, shard_batch
 
 __all__ = ["generate", "enable_compilation_cache", "generation_config_for"]
@@ -114,11 +115,7 @@ def _as_prompts(input_ids, attention_mask, vocab: int | None = None):
             mask = mask[None]
         if mask.shape != ids.shape:
             raise ValueError(f"attention_mask shape {mask.shape} differs from input_ids {ids.shape}")
-        if mask.dtype == object or not (mask.dtype == bool or np.issubdtype(mask.dtype, np.number)):
-            raise TypeError(f"attention_mask must hold 0/1 (or booleans), got dtype {mask.dtype}")
-        if not np.isin(mask, (0, 1)).all():
-            bad = mask[~np.isin(mask, (0, 1))]
-            raise ValueError(f"attention_mask must hold only 0 and 1, got {bad.flat[0]!r}")
+        check_mask_values(mask)
     if not mask.any(axis=1).all():
         raise ValueError("a prompt has no real token (its attention_mask is all zeros)")
     return ids.astype(np.int32), mask.astype(np.int32)

@@ -129,20 +129,28 @@ def _as_array(value, name: str):
     return value
 
 
+def check_mask_values(mask, name: str = "attention_mask") -> None:
+    """An attention mask must hold 0/1 (or booleans): the model reads any
+    nonzero value as 1 and generate's positions count the mask, while
+    transformers adds (1 - mask) x the dtype's minimum, so other values would
+    silently differ. (Shared by the forward and `jaxnlp.generate`.)"""
+    if mask.dtype == object or not (mask.dtype == bool or np.issubdtype(mask.dtype, np.number)):
+        raise TypeError(f"{name} must hold 0/1 (or booleans), got dtype {mask.dtype}")
+    if mask.dtype != bool:
+        host = np.asarray(mask)
+        bad = (host != 0) & (host != 1)
+        if bad.any():
+            raise ValueError(f"{name} must hold only 0 and 1, got {host[bad].flat[0]!r}")
+
+
 def _check_mask(mask, name: str, shape: tuple):
-    """An attention mask of exactly `shape` holding 0/1 (or booleans): the
-    model reads any nonzero value as 1 while transformers adds (1 - mask) x
-    the dtype's minimum, so other values would silently differ."""
+    """An attention mask of exactly `shape` holding 0/1 (or booleans)."""
     mask = _as_array(mask, name)
     if not hasattr(mask, "dtype") or not hasattr(mask, "shape"):
         raise TypeError(f"{name} must be an array of 0/1, got {type(mask).__name__}")
-    if not (mask.dtype == bool or jnp.issubdtype(mask.dtype, jnp.number)):
-        raise TypeError(f"{name} must hold 0/1 (or booleans), got dtype {mask.dtype}")
     if tuple(mask.shape) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(mask.shape)}, expected {tuple(shape)} (as the ids)")
-    host = np.asarray(mask)
-    if not np.isin(host, (0, 1)).all():
-        raise ValueError(f"{name} must hold only 0 and 1, got {host[~np.isin(host, (0, 1))].flat[0]!r}")
+    check_mask_values(mask, name)
     return jnp.asarray(mask)
 
 

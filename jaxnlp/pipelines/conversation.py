@@ -125,19 +125,26 @@ class Conversation:
         for i, t in enumerate(self.generated_responses):
             if not isinstance(t, str):
                 raise TypeError(f"generated response {i} must be a str, got {type(t).__name__}")
-        if len(self.past_user_inputs) != len(self.generated_responses):
-            raise ValueError(f"{len(self.past_user_inputs)} past user inputs but {len(self.generated_responses)} "
-                             "generated responses: each processed input has one response")
         for i, turn in enumerate(self.history):
             if isinstance(turn, (str, bytes)) or not isinstance(turn, (list, tuple, np.ndarray)) or not all(
                     isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in turn):
                 raise TypeError(f"history turn {i} must be a list of int token ids, got {turn!r:.60}")
         self.history = [[int(t) for t in turn] for turn in self.history]
-        if self.history and len(self.history) != 2 * len(self.past_user_inputs):
-            raise ValueError(f"history has {len(self.history)} turns, expected {2 * len(self.past_user_inputs)} "
-                             "(one per past input and response) or none")
+        self._check_pairs()
         if not isinstance(self.uuid, str):
             raise TypeError(f"uuid must be a str, got {type(self.uuid).__name__}")
+
+    def _check_pairs(self, where: str = "") -> None:
+        """One generated response per past input, and a history of none or of
+        two turns per pair (checked again before generating: the lists may
+        have changed since)."""
+        if len(self.past_user_inputs) != len(self.generated_responses):
+            raise ValueError(f"{where}{len(self.past_user_inputs)} past user inputs but "
+                             f"{len(self.generated_responses)} generated responses: each processed input has "
+                             "one response (they do not pair up)")
+        if self.history and len(self.history) != 2 * len(self.past_user_inputs):
+            raise ValueError(f"{where}history has {len(self.history)} turns, expected "
+                             f"{2 * len(self.past_user_inputs)} (one per past input and response) or none")
 
     def add_user_input(self, text: str, overwrite: bool = False) -> str | None:
         """Set the pending input. One is already pending: ValueError, or with
@@ -337,12 +344,7 @@ class ConversationPipeline(Pipeline):
             raise TypeError(f"conversation {conv.uuid}: new_user_input must be a str, got {type(text).__name__}")
         if not text.strip():
             raise ValueError(f"conversation {conv.uuid}: empty user input")
-        if len(conv.past_user_inputs) != len(conv.generated_responses) or (
-                conv.history and len(conv.history) != 2 * len(conv.past_user_inputs)):
-            # (lists changed after construction: the pipeline carried on with a mismatched state)
-            raise ValueError(f"conversation {conv.uuid}: {len(conv.past_user_inputs)} past user inputs, "
-                             f"{len(conv.generated_responses)} generated responses and {len(conv.history)} "
-                             "history turns do not pair up")
+        conv._check_pairs(f"conversation {conv.uuid}: ")   # (the lists may have changed since construction)
         turns = [list(t) for t in conv.history]
         if not turns:      # a prior state loaded as texts (a response may be empty: just the separator)
             turns = [self._encode(t, conv, allow_empty=not is_user) + [sep]
