@@ -253,9 +253,10 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     n_real = model_mask.sum(axis=1)
     slot_mask = jnp.concatenate([model_mask, jnp.ones((batch, total - pb), jnp.int32)], axis=1)
     kv = module.init_cache(batch, total)
-    apply = lambda ids, kv, index, mask, pos: module.apply(  # noqa: E731
-        {"params": params}, ids, kv, index, mask, pos, method="decode")
-    logits, kv = apply(model_ids, constrain_cache(kv, mesh), 0, slot_mask, positions)
+    apply = lambda ids, kv, index, mask, pos, last_only=False: module.apply(  # noqa: E731
+        {"params": params}, ids, kv, index, mask, pos, last_only, method="decode")
+    # (prompts are left-padded: the last column is every row's last real token)
+    logits, kv = apply(model_ids, constrain_cache(kv, mesh), 0, slot_mask, positions, last_only=True)
     # cache: the model's keys/values plus, per row, its slot mask and position offset
     cache = constrain_cache({"kv": kv, "mask": slot_mask, "offset": pb - n_real}, mesh)
 

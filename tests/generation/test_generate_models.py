@@ -407,3 +407,24 @@ def test_bad_rng_is_named(lms):
     ids, mask = left_padded([7, 4, 6, 2], seed=1)
     with pytest.raises(TypeError, match="rng"):
         jaxnlp.generate(jm, ids, mask, max_new_tokens=3, do_sample=True, rng=42)
+
+
+def test_prefill_head_on_the_last_position_only(lms):
+    """generate's prefill asks `decode` for the last position's logits only
+    (`last_only`): the same values as the last row of the full call, and the
+    same cache."""
+    import jax.numpy as jnp
+
+    model = lms["gpt2"].jx
+    module, params = model.module, model.params
+    batch, width = IDS.shape
+    mask = jnp.asarray(MASK)
+    positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0) * mask
+    slots = jnp.concatenate([mask, jnp.ones((batch, 4), mask.dtype)], axis=1)
+    kv = module.init_cache(batch, width + 4)
+    full, cache_full = module.apply({"params": params}, jnp.asarray(IDS), kv, 0, slots, positions, method="decode")
+    last, cache_last = module.apply({"params": params}, jnp.asarray(IDS), kv, 0, slots, positions, True,
+                                    method="decode")
+    assert full.shape == (batch, width, VOCAB) and last.shape == (batch, 1, VOCAB)
+    np.testing.assert_allclose(np.asarray(last), np.asarray(full[:, -1:]), rtol=1e-5, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), cache_full, cache_last)
