@@ -101,24 +101,21 @@ def cached_causal_mask(attention_mask, cache_index, query_length: int):
 
 def _write_grouped(cache, k, v, cache_index):
     """This call's keys k [R, N, H, T] and values v [R, N, T, H] (R = B * K beam
-    rows) written into a grouped cache at slots cache_index .. +T-1 of each
-    beam's block, and BEAM set to the writing beam there."""
-    kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]     # [B, N, H, K * L], [B, N, K * L, H], [R, L]
+    rows) written into a grouped cache at slots cache_index .. +T-1 of every
+    beam (slot l of beam j at l * K + j: one contiguous block), and BEAM set to
+    the writing beam there."""
+    kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]     # [B, N, H, L * K], [B, N, L * K, H], [R, L]
     rows, length = ancestry.shape
     b = kc.shape[0]
     beams = rows // b
     t = k.shape[-1]
-    # slots j * L + index + 0..T-1 of every beam j, as one in-place scatter
-    # (a 5-D [.., K, L] cache read through a reshape made XLA update a copy)
     index = jnp.asarray(cache_index, jnp.int32)
-    slots = (jnp.arange(beams, dtype=jnp.int32)[:, None] * length + index + jnp.arange(t)[None, :]).reshape(-1)
-    k = k.reshape((b, beams) + k.shape[1:]).transpose(0, 2, 3, 1, 4).reshape(kc.shape[:3] + (beams * t,))
-    v = v.reshape((b, beams) + v.shape[1:]).transpose(0, 2, 1, 3, 4).reshape(
-        (b, vc.shape[1], beams * t, vc.shape[-1]))
-    scatter = dict(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds")
-    kc = kc.at[:, :, :, slots].set(k.astype(kc.dtype), **scatter)
-    vc = vc.at[:, :, slots, :].set(v.astype(vc.dtype), **scatter)
+    k = k.reshape((b, beams) + k.shape[1:]).transpose(0, 2, 3, 4, 1).reshape(kc.shape[:3] + (t * beams,))
+    v = v.reshape((b, beams) + v.shape[1:]).transpose(0, 2, 3, 1, 4).reshape(
+        (b, vc.shape[1], t * beams, vc.shape[-1]))
     zero = jnp.zeros((), jnp.int32)
+    kc = jax.lax.dynamic_update_slice(kc, k.astype(kc.dtype), (zero, zero, zero, index * beams))
+    vc = jax.lax.dynamic_update_slice(vc, v.astype(vc.dtype), (zero, zero, index * beams, zero))
     own = jnp.arange(rows, dtype=ancestry.dtype) % beams
     ancestry = jax.lax.dynamic_update_slice(ancestry, jnp.broadcast_to(own[:, None], (rows, t)), (zero, index))
     return {"k": kc, "v": vc, BEAM: ancestry}
@@ -126,25 +123,26 @@ def _write_grouped(cache, k, v, cache_index):
 
 def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     """Attention of beam rows q [R, T, N, H] over a grouped cache: the K beams of
-    a source row become K * T queries over its K * L slots, slot (j', l)
+    a source row become K * T queries over its L * K slots, slot (l, j')
     visible to beam j where `mask` [R|1, 1|N, T, L] allows l and BEAM[j, l] = j'.
-    `bias` [1|R, N, T, L] is repeated over the K blocks. Returns [R, T, N, H]."""
+    `bias` [1|R, N, T, L] is repeated over the K beams of each slot. Returns [R, T, N, H]."""
     kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]
     rows, length = ancestry.shape
     b = kc.shape[0]
     beams = rows // b
     t = q.shape[1]
-    own_slot = ancestry[:, None, :] == jnp.arange(beams, dtype=ancestry.dtype)[None, :, None]   # [R, K, L]
-    m = own_slot[:, None, None] if mask is None else mask[..., None, :].astype(bool) & own_slot[:, None, None]
-    m = jnp.broadcast_to(m, (rows, m.shape[1], t, beams, length))                       # [R, 1|N, T, K, L]
-    m = m.reshape(b, beams, m.shape[1], t, beams * length).transpose(0, 2, 1, 3, 4)
-    m = m.reshape(b, m.shape[1], beams * t, beams * length)
+    own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]   # [R, L, K]
+    m = own_slot[:, None, None] if mask is None else mask[..., None].astype(bool) & own_slot[:, None, None]
+    m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))                       # [R, 1|N, T, L, K]
+    m = m.reshape(b, beams, m.shape[1], t, length * beams).transpose(0, 2, 1, 3, 4)
+    m = m.reshape(b, m.shape[1], beams * t, length * beams)
     if bias is not None:
+        bias = jnp.repeat(bias, beams, axis=-1)                                          # [1|R, N, T, L * K]
         if bias.shape[0] == 1:
-            bias = jnp.tile(bias, (1, 1, beams, beams))                                  # [1, N, K*T, K*L]
+            bias = jnp.tile(bias, (1, 1, beams, 1))                                      # [1, N, K*T, L*K]
         else:
             bias = bias.reshape((b, beams) + bias.shape[1:]).transpose(0, 2, 1, 3, 4)
-            bias = jnp.tile(bias.reshape(b, bias.shape[1], beams * t, length), (1, 1, 1, beams))
+            bias = bias.reshape(b, bias.shape[1], beams * t, length * beams)
     out = attend(q.reshape((b, beams * t) + q.shape[2:]), kc.astype(dtype), vc.astype(dtype), m,
                  dtype=dtype, scale=scale, bias=bias)
     return out.reshape((rows, t) + out.shape[2:])

@@ -69,7 +69,7 @@ def test_grouped_cache_attention_equals_copied_and_reordered_cache(bias_rows):
 
 
 def test_group_beams_layout_and_reorder():
-    """Keys/values become one block per source, each beam's copy at j * L;
+    """Keys/values become one block per source, beam j's slot l at l * K + j;
     the reorder gathers only the index table (keys/values stay the same
     arrays), other per-row leaves are copied/gathered, SOURCE left alone."""
     kv = init_kv_cache(B, L, N, H)
@@ -78,10 +78,10 @@ def test_group_beams_layout_and_reorder():
              cache_lib.SOURCE: {"encoder_mask": jnp.ones((B, 3))}}
     grouped = cache_lib.group_beams(cache, K)
     g = grouped["layers_0"]["self_attn"]
-    assert g["k"].shape == (B, N, H, K * L) and g["v"].shape == (B, N, K * L, H)
+    assert g["k"].shape == (B, N, H, L * K) and g["v"].shape == (B, N, L * K, H)
     for j in range(K):
-        np.testing.assert_array_equal(g["k"][..., j * L:(j + 1) * L], kv["k"])
-        np.testing.assert_array_equal(g["v"][:, :, j * L:(j + 1) * L], kv["v"])
+        np.testing.assert_array_equal(g["k"][..., j::K], kv["k"])
+        np.testing.assert_array_equal(g["v"][:, :, j::K], kv["v"])
     np.testing.assert_array_equal(g[cache_lib.BEAM], np.repeat(np.arange(B * K)[:, None] % K, L, axis=1))
     np.testing.assert_array_equal(grouped["mask"], np.repeat(cache["mask"], K, axis=0))
     assert grouped[cache_lib.SOURCE] is cache[cache_lib.SOURCE]
