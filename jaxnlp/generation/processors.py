@@ -93,9 +93,14 @@ def apply_repetition_penalty(scores: jax.Array, tokens: jax.Array, cur_len: jax.
     if prompt_start is not None:
         valid = valid & (positions >= jnp.asarray(prompt_start)[:, None])
     valid = jnp.broadcast_to(valid, tokens.shape)
-    seen = _token_mask(tokens, valid, scores.shape[-1])               # [batch, vocab]
-    penalized = jnp.where(scores < 0, scores * penalty, scores / penalty)
-    return jnp.where(seen, penalized, scores)
+    # only the written ids' scores change: gather them, penalise, write them back
+    # (a [batch, vocab] mask and select cost ~1-2% of a CPU beam step at 50k tokens);
+    # an id written twice gets the same value twice
+    vocab = scores.shape[-1]
+    ids = jnp.where(valid & (tokens >= 0) & (tokens < vocab), tokens, vocab)   # vocab: dropped
+    got = jnp.take_along_axis(scores, jnp.minimum(ids, vocab - 1), axis=1)    # [batch, max_len]
+    penalized = jnp.where(got < 0, got * penalty, got / penalty)
+    return scores.at[jnp.arange(batch)[:, None], ids].set(penalized, mode="drop")
 
 
 def ban_repeated_ngrams(scores: jax.Array, tokens: jax.Array, cur_len: jax.Array | int,
