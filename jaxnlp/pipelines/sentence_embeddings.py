@@ -190,6 +190,9 @@ class SentenceEmbeddingsPipeline(Pipeline):
         self.do_lower_case = False
         max_len = None
         listing = _read_json(root / "modules.json", list) if root is not None else []
+        if not listing and root is not None and (root / "modules.json").is_file():
+            # (was read as a plain Hugging Face directory, as if there were no modules.json)
+            raise CheckpointError(f"{root / 'modules.json'} lists no modules")
         for i, entry in enumerate(listing):
             if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) or not isinstance(
                     entry.get("idx", 0), int) or not isinstance(entry.get("path", ""), str):

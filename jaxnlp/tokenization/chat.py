@@ -139,9 +139,11 @@ def render(chat_template: str, conversation: Sequence[Mapping], *, add_generatio
                          "continue_final_message when you want the model to continue the final message, and "
                          "add_generation_prompt when you want to add a header that will prompt it to start a new "
                          "assistant message instead.")
-    if tools is not None and not all(isinstance(t, Mapping) for t in tools):
-        raise TypeError("tools must be JSON schemas (dicts); callables are not supported")
-    if documents is not None and not all(isinstance(d, Mapping) for d in documents):
+    if tools is not None and not (isinstance(tools, (list, tuple)) and all(isinstance(t, Mapping) for t in tools)):
+        raise TypeError(f"tools must be a list of JSON schemas (dicts), got {type(tools).__name__}; "
+                        "callables are not supported")
+    if documents is not None and not (isinstance(documents, (list, tuple))
+                                      and all(isinstance(d, Mapping) for d in documents)):
         raise TypeError("Documents should be a list of dicts with 'title' and 'text' keys!")
     chat = [{k: v for k, v in m.items() if v is not None} for m in conversation]
     chat = _plain(chat)
@@ -208,10 +210,18 @@ def special_token_variables(tokenizer) -> dict[str, str]:
     return {k: getattr(tokenizer, k) for k in names if getattr(tokenizer, k, None) is not None}
 
 
-def _plain(value):
-    """What a template may see: plain JSON types (transformers' `_plain_template_data`)."""
+def _plain(value, _open: frozenset = frozenset()):
+    """What a template may see: plain JSON types (transformers' `_plain_template_data`).
+    A list or dict that contains itself is a ValueError (was Python's RecursionError)."""
     if value is None or type(value) in (str, int, float, bool):
         return value
+    if isinstance(value, (Mapping, list, tuple)) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        if id(value) in _open:
+            raise ValueError(f"chat template input: a {type(value).__name__} contains itself")
+        _open = _open | {id(value)}
+        plain = functools.partial(_plain, _open=_open)
+    else:
+        plain = _plain
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
@@ -219,15 +229,15 @@ def _plain(value):
     if isinstance(value, float):
         return float.__float__(value)
     if isinstance(value, Mapping):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {plain(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
+        return tuple(plain(v) for v in value)
     if hasattr(value, "item") and type(value).__module__ == "numpy":    # numpy scalars
         return _plain(value.item())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return f"<{type(value).__name__}>"
 
 

@@ -136,6 +136,7 @@ def test_malformed_module_configs_are_named(tiny_bert, tmp_path):
         (lambda d: (d / "1_Pooling" / "config.json").write_text("{nope"), CheckpointError, "not valid JSON"),
         (lambda d: (d / "modules.json").write_text('{"a": 1}'), CheckpointError, "must hold a JSON list"),
         (lambda d: (d / "modules.json").write_text('[{"idx": 0}]'), CheckpointError, "entry 0"),
+        (lambda d: (d / "modules.json").write_text("[]"), CheckpointError, "lists no modules"),
         (lambda d: set_json(d / "sentence_bert_config.json", "do_lower_case", "false"), CheckpointError,
          "do_lower_case"),
         (lambda d: set_json(d / "sentence_bert_config.json", "max_seq_length", "128"), CheckpointError,

@@ -263,3 +263,20 @@ def test_bad_chats(ckpt):
     tok.chat_template = CHATML
     with pytest.raises(ValueError, match="empty conversation"):
         tok.apply_chat_template([])
+    # the tokenizer's own checks (the pipeline checks tools before it)
+    with pytest.raises(TypeError, match="tools must be a list of JSON schemas"):
+        tok.apply_chat_template([user], tools=5)
+    with pytest.raises(TypeError, match="tools must be a list of JSON schemas"):
+        tok.apply_chat_template([user], tools={"name": "f"})
+    # a value that contains itself is named (was Python's RecursionError)
+    looped = [1]
+    looped.append(looped)
+    with pytest.raises(ValueError, match="list contains itself"):
+        tok.apply_chat_template([user], tools=[{"name": "f", "parameters": looped}])
+    cyclic = {"role": "user", "content": "hi"}
+    cyclic["self"] = cyclic
+    with pytest.raises(ValueError, match="dict contains itself"):
+        tok.apply_chat_template([cyclic])
+    shared = {"type": "string"}          # the same object twice, not a cycle: fine
+    text = tok.apply_chat_template([user], extra={"a": shared, "b": [shared, shared]})
+    assert text == tok.apply_chat_template([user])
