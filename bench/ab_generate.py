@@ -4,6 +4,11 @@ each setting gets the best of several processes, interleaved).
 
     .venv/bin/python bench/ab_generate.py --switch beam-cache [--rounds 2] [--ckpt-dir /tmp/jaxnlp-bench]
     .venv/bin/python bench/ab_generate.py --switch vocab-head --cases 1:beam4,8:greedy,8:beam4
+    .venv/bin/python bench/ab_generate.py --base 7c6d165 --cases 1:beam4,8:greedy,8:beam4
+
+`--base REV` compares the library at git revision REV (a temporary
+`git worktree`, imported through PYTHONPATH) with the working tree, no switch
+set on either side (labels "base" / "tree").
 
 Switches (off -> on):
   beam-cache  attention caches copied per beam and reordered every step ->
@@ -29,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 MODELS = ("t5-small", "bart-base", "marian", "gpt2")
-SWITCHES = ("beam-cache", "vocab-head", "gpu-graphs")
+SWITCHES = ("beam-cache", "vocab-head", "gpu-graphs", "none")
 # Switches that are XLA flags: set in the worker's environment before jax starts.
 XLA_SWITCHES = {"gpu-graphs": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"}
 
@@ -42,7 +47,7 @@ def _set_switch(switch: str, on: bool) -> None:
         import jaxnlp.nn.embeddings as E
         if not on:
             E.VOCAB_MAJOR_MAX_ROWS = 0
-    elif switch not in XLA_SWITCHES:
+    elif switch not in XLA_SWITCHES and switch != "none":
         raise ValueError(f"unknown switch {switch!r}")
 
 
@@ -77,8 +82,9 @@ def worker(spec: dict) -> None:
 
 
 def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MODELS,
-            labels: tuple[str, str] = ("off", "on")) -> None:
-    """Print, per model and case, the best ms off and on and whether the tokens agree."""
+            labels: tuple[str, str] = ("off", "on"), roots: tuple[str, str] | None = None) -> None:
+    """Print, per model and case, the best ms off and on and whether the tokens agree.
+    `roots`: the (off, on) source trees the workers import jaxnlp from."""
     print(f"generate with {switch} {labels[0]} / {labels[1]}, 32-token prompt/source, 32 new tokens "
           f"(ms, best of 5 calls per process, best of {rounds} alternating processes per setting)")
     for name in models:
@@ -89,6 +95,8 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
                 env = dict(os.environ)
                 if on and switch in XLA_SWITCHES:
                     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SWITCHES[switch]).strip()
+                if roots is not None:
+                    env["PYTHONPATH"] = os.pathsep.join([roots[on]] + [p for p in [env.get("PYTHONPATH")] if p])
                 res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
                                      capture_output=True, text=True, env=env)
                 if res.returncode:
@@ -110,14 +118,27 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "jaxnlp-bench"))
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--base", help="git revision: compare the library there with the working tree")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
         return
     default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "vocab-head": "1:beam4,8:greedy,8:beam4",
-               "gpu-graphs": "1:greedy,8:beam4"}[args.switch]
-    compare(args.switch, (args.cases or default).split(","), args.ckpt_dir, args.rounds, args.models.split(","))
+               "gpu-graphs": "1:greedy,8:beam4", "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
+    cases, models = (args.cases or default).split(","), args.models.split(",")
+    if not args.base:
+        compare(args.switch, cases, args.ckpt_dir, args.rounds, models)
+        return
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="jaxnlp-base-") as tmp:
+        tree = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "-q", str(tree), args.base], check=True)
+        try:
+            compare("none", cases, args.ckpt_dir, args.rounds, models, labels=(f"base {args.base}", "tree"),
+                    roots=(str(tree), str(repo)))
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False)
 
 
 if __name__ == "__main__":
