@@ -209,7 +209,7 @@ def replicate(tree, mesh):
 def cache_specs(cache, mesh):
     """Specs for a decoding cache: leading (row) axis over "data", and for
     rank-4 leaves (keys [B, N, H, L], values [B, N, L, H]; beam search's
-    grouped [B, N, H, K * L], [B, N, K * L, H]) heads over "model"; each only
+    grouped [B, N, H, L * K], [B, N, L * K, H]) heads over "model"; each only
     where it divides."""
     def spec(x):
         shape = np.shape(x)

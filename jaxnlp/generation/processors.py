@@ -88,19 +88,23 @@ def apply_repetition_penalty(scores: jax.Array, tokens: jax.Array, cur_len: jax.
     `prompt_start=None`, which penalises every written column (the pad id too,
     if it was written)."""
     batch, max_len = tokens.shape
+    vocab = scores.shape[-1]
+    rows = max(batch, scores.shape[0])            # a single row on either side broadcasts
     positions = jnp.arange(max_len)[None, :]
     valid = positions < cur_len                                       # [batch | 1, max_len]
     if prompt_start is not None:
         valid = valid & (positions >= jnp.asarray(prompt_start)[:, None])
-    valid = jnp.broadcast_to(valid, tokens.shape)
+    valid = jnp.broadcast_to(valid, (rows, max_len))
+    tokens = jnp.broadcast_to(tokens, (rows, max_len))
+    scores = jnp.broadcast_to(scores, (rows, vocab))
     # only the written ids' scores change: gather them, penalise, write them back
-    # (a [batch, vocab] mask and select cost ~1-2% of a CPU beam step at 50k tokens);
+    # (a [rows, vocab] mask and select cost ~1-2% of a CPU beam step at 50k tokens);
     # an id written twice gets the same value twice
-    vocab = scores.shape[-1]
     ids = jnp.where(valid & (tokens >= 0) & (tokens < vocab), tokens, vocab)   # vocab: dropped
-    got = jnp.take_along_axis(scores, jnp.minimum(ids, vocab - 1), axis=1)    # [batch, max_len]
+    got = jnp.take_along_axis(scores, jnp.minimum(ids, vocab - 1), axis=1)    # [rows, max_len]
     penalized = jnp.where(got < 0, got * penalty, got / penalty)
-    return scores.at[jnp.arange(batch)[:, None], ids].set(penalized, mode="drop")
+    # (the dtype of scores and penalty together, as `jnp.where` over the whole row gave)
+    return scores.astype(penalized.dtype).at[jnp.arange(rows)[:, None], ids].set(penalized, mode="drop")
 
 
 def ban_repeated_ngrams(scores: jax.Array, tokens: jax.Array, cur_len: jax.Array | int,

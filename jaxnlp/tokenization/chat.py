@@ -234,8 +234,8 @@ def _plain(value, _open: frozenset = frozenset()):
         return [plain(v) for v in value]
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
-    if hasattr(value, "item") and type(value).__module__ == "numpy":    # numpy scalars
-        return _plain(value.item())
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):   # numpy scalars and arrays
+        return _plain(value.tolist())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return f"<{type(value).__name__}>"

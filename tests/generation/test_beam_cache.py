@@ -20,9 +20,10 @@ def _random(shape, seed):
     return jnp.asarray(np.random.RandomState(seed).randn(*shape).astype(np.float32))
 
 
-def _run(bias_rows):
-    """Prefill 2 slots per source, then 3 beam steps with reorders, both ways.
-    Returns the per-step outputs (copied, grouped)."""
+def _run(bias_rows, width=1):
+    """Prefill 2 slots per source, then beam steps of `width` tokens with
+    reorders (3 steps of 1, or 2 of 2), both ways. Returns the per-step
+    outputs (copied, grouped)."""
     attn = MultiHeadAttention(num_heads=N, hidden_size=D)
     params = attn.init(jax.random.PRNGKey(0), _random((B, 2, D), 0), None)
     # slot 0 of source 1 is padding (a left-padded prompt): never visible
@@ -49,10 +50,10 @@ def _run(bias_rows):
     rows_mask = jnp.repeat(slot_mask, K, axis=0)
     outs_c, outs_g = [], []
     sources = [np.array([2, 0, 0, 4, 5, 3]), np.array([1, 1, 2, 3, 3, 3]), np.array([0, 2, 1, 5, 4, 4])]
-    for step, src in enumerate(sources):
-        x = _random((B * K, 1, D), 10 + step)
-        out_c, copied = call(x, copied, 2 + step, rows_mask)
-        out_g, grouped = call(x, grouped, 2 + step, rows_mask)
+    for step, src in enumerate(sources[:(L - 2) // width]):
+        x = _random((B * K, width, D), 10 + step)
+        out_c, copied = call(x, copied, 2 + step * width, rows_mask)
+        out_g, grouped = call(x, grouped, 2 + step * width, rows_mask)
         outs_c.append(out_c)
         outs_g.append(out_g)
         copied = jax.tree.map(lambda x: x[src], copied)
@@ -60,9 +61,10 @@ def _run(bias_rows):
     return outs_c, outs_g
 
 
+@pytest.mark.parametrize("width", [1, 2], ids=["1-token-steps", "2-token-steps"])
 @pytest.mark.parametrize("bias_rows", [None, 1, B * K], ids=["no-bias", "shared-bias", "per-row-bias"])
-def test_grouped_cache_attention_equals_copied_and_reordered_cache(bias_rows):
-    outs_c, outs_g = _run(bias_rows)
+def test_grouped_cache_attention_equals_copied_and_reordered_cache(bias_rows, width):
+    outs_c, outs_g = _run(bias_rows, width)
     assert not np.allclose(outs_c[1][0], outs_c[1][1])    # beams differ: the reorder matters
     for c, g in zip(outs_c, outs_g):
         np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)

@@ -58,6 +58,22 @@ def test_repetition_penalty(seed, penalty):
     check(apply_repetition_penalty(jnp.asarray(scores), jnp.asarray(buf), 7, penalty), ref)
 
 
+def test_repetition_penalty_dtype_and_single_row_broadcast():
+    """Direct callers: bfloat16 scores with a float32 penalty give float32 (the
+    dtype of the two together); one row of scores against several token rows
+    (or the reverse) broadcasts, each token row penalising its own ids."""
+    scores, buf, ids = case(0, cur_len=7)
+    ref = hf.RepetitionPenaltyLogitsProcessor(1.3)(ids, torch.from_numpy(np.repeat(scores[:1], B, 0)))
+    check(apply_repetition_penalty(jnp.asarray(scores[:1]), jnp.asarray(buf), 7, 1.3), ref)
+    ref = hf.RepetitionPenaltyLogitsProcessor(1.3)(ids[:1].repeat(B, 1), torch.from_numpy(scores.copy()))
+    check(apply_repetition_penalty(jnp.asarray(scores), jnp.asarray(buf[:1]), 7, 1.3), ref)
+    half = jnp.asarray(scores, jnp.bfloat16)
+    out = apply_repetition_penalty(half, jnp.asarray(buf), 7, jnp.float32(1.3))
+    assert out.dtype == jnp.float32
+    ref = hf.RepetitionPenaltyLogitsProcessor(1.3)(ids, torch.from_numpy(np.asarray(half, np.float32)))
+    check(out, ref)
+
+
 @needs_padding_aware_repetition_penalty
 @pytest.mark.parametrize("seed", range(3))
 def test_repetition_penalty_ignores_left_padding(seed):

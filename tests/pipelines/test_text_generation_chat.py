@@ -9,6 +9,7 @@ import json
 import shutil
 
 import jinja2
+import numpy as np
 import pytest
 import transformers
 from tokenizers import AddedToken
@@ -277,6 +278,9 @@ def test_bad_chats(ckpt):
     cyclic["self"] = cyclic
     with pytest.raises(ValueError, match="dict contains itself"):
         tok.apply_chat_template([cyclic])
+    from jaxnlp.tokenization.chat import _plain       # numpy values become plain JSON values
+    assert _plain({"a": np.arange(3), "b": np.float32(0.5), "c": [np.int64(2)]}) == {"a": [0, 1, 2], "b": 0.5,
+                                                                                       "c": [2]}
     shared = {"type": "string"}          # the same object twice, not a cycle: fine
     text = tok.apply_chat_template([user], extra={"a": shared, "b": [shared, shared]})
     assert text == tok.apply_chat_template([user])
