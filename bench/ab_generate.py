@@ -53,7 +53,7 @@ def _set_switch(switch: str, on: bool) -> None:
 
 def worker(spec: dict) -> None:
     """One process: one model, every case with the switch set; prints JSON
-    {case: {"ms": best of 5 calls, "tokens": [...]}}."""
+    {"jaxnlp": where it was imported from, "cases": {case: {"ms": best of 5 calls, "tokens": [...]}}}."""
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
     import numpy as np
@@ -78,7 +78,7 @@ def worker(spec: dict) -> None:
         fn()
         fn()
         out[case] = dict(ms=min(time_calls(fn, 5)) * 1e3, tokens=fn().tolist())
-    print(json.dumps(out))
+    print(json.dumps({"jaxnlp": str(Path(jaxnlp.__file__).resolve()), "cases": out}))
 
 
 def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MODELS,
@@ -101,7 +101,10 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
                                      capture_output=True, text=True, env=env)
                 if res.returncode:
                     sys.exit(f"worker {spec} failed ({res.returncode}):\n{res.stderr[-3000:]}")
-                for case, r in json.loads(res.stdout.strip().splitlines()[-1]).items():
+                got = json.loads(res.stdout.strip().splitlines()[-1])
+                if roots is not None and not Path(got["jaxnlp"]).is_relative_to(Path(roots[on]).resolve()):
+                    sys.exit(f"worker imported jaxnlp from {got['jaxnlp']}, not from {roots[on]}")
+                for case, r in got["cases"].items():
                     best[on, case] = min(best.get((on, case), float("inf")), r["ms"])
                     tokens.setdefault(case, set()).add(json.dumps(r["tokens"]))
         for case in cases:
