@@ -1,6 +1,7 @@
 """Each processor alone against its transformers class, on random scores and
 random token histories (torch tensors built from the same numpy arrays)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from jaxnlp.generation import (
     top_p_filter,
 )
 
-from jaxnlp.generation.processors import _top_p_sorted
+from jaxnlp.generation.processors import _top_p_sorted, _top_p_with_threshold
 
 from .reference import needs_padding_aware_repetition_penalty, needs_prefix_bad_words
 
@@ -184,6 +185,10 @@ def test_top_p_wide_vocab_and_ties(keep):
     # Tie-free rows of a 50257 vocabulary and of 50 tokens with -inf entries, down to a
     # top_p so small that fewer than `keep` tokens would stay (the sorting fallback):
     # against transformers' TopPLogitsWarper.
+    # one compiled program per shape: top_p_filter's own body with the threshold 1 - p
+    # computed in Python (float64, as top_p_filter does for a float) and passed in
+    filter_jit = jax.jit(_top_p_with_threshold, static_argnums=2)
+    top_p = lambda x, p, keep: filter_jit(x, 1.0 - p, keep)  # noqa: E731
     rng = np.random.RandomState(21)
     wide = (rng.randn(3, 50257) * 2).astype(np.float32)
     narrow = (rng.randn(4, 50) * np.array([[0.05], [1], [3], [6]])).astype(np.float32)
@@ -192,13 +197,13 @@ def test_top_p_wide_vocab_and_ties(keep):
     for x in (wide, narrow):
         for p in (0.02, 0.1, 0.5, 0.9, 0.99, 1e-9):
             ref = hf.TopPLogitsWarper(p, min_tokens_to_keep=keep)(ids, torch.from_numpy(x.copy()))
-            check(top_p_filter(jnp.asarray(x), p, keep), ref)
+            check(top_p(jnp.asarray(x), p, keep), ref)
     # Ties: torch.sort is not stable, so transformers cuts tied tokens in an unspecified
     # order (all-equal logits at top_p=0.02 keep token 24 of 50 here). jaxnlp's rule is
     # the stable ascending sort (lower ids dropped first), computed by _top_p_sorted.
     ties = np.stack([np.zeros(50), np.round(rng.randn(50) * 2), np.round(rng.randn(50))]).astype(np.float32)
     for p in (0.02, 0.1, 0.5, 0.9, 0.99, 1e-9):
-        np.testing.assert_array_equal(np.asarray(top_p_filter(jnp.asarray(ties), p, keep)),
+        np.testing.assert_array_equal(np.asarray(top_p(jnp.asarray(ties), p, keep)),
                                       np.asarray(_top_p_sorted(jnp.asarray(ties), 1.0 - p, keep)))
     np.testing.assert_array_equal(np.isfinite(np.asarray(top_p_filter(jnp.asarray(ties[:1]), 0.1, keep)))[0],
                                   np.arange(50) >= 45)
