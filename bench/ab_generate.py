@@ -13,6 +13,8 @@ set on either side (labels "base" / "tree").
 Switches (off -> on):
   beam-cache  attention caches copied per beam and reordered every step ->
               kept in place, an index table reordered (jaxnlp.generation.api.GROUPED_BEAM_CACHE)
+  shared-prompt  a decoder-only prompt's keys/values copied to every beam -> kept once per
+              batch row (jaxnlp.generation.api.SHARED_PROMPT_CACHE)
   vocab-head  the tied LM head row-major -> vocabulary-major at <= 32 rows on CPU
               (jaxnlp.nn.embeddings.VOCAB_MAJOR_MAX_ROWS 0 -> its default)
   gpu-graphs  XLA:GPU's default command buffers -> with the decoding while loop and its
@@ -34,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 MODELS = ("t5-small", "bart-base", "marian", "gpt2")
-SWITCHES = ("beam-cache", "vocab-head", "gpu-graphs", "none")
+SWITCHES = ("beam-cache", "shared-prompt", "vocab-head", "gpu-graphs", "none")
 # Switches that are XLA flags: set in the worker's environment before jax starts.
 XLA_SWITCHES = {"gpu-graphs": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"}
 
@@ -43,6 +45,9 @@ def _set_switch(switch: str, on: bool) -> None:
     if switch == "beam-cache":
         import jaxnlp.generation.api as api
         api.GROUPED_BEAM_CACHE = on
+    elif switch == "shared-prompt":
+        import jaxnlp.generation.api as api
+        api.SHARED_PROMPT_CACHE = on
     elif switch == "vocab-head":
         import jaxnlp.nn.embeddings as E
         if not on:
@@ -127,8 +132,9 @@ def main() -> None:
     if args.worker:
         worker(json.loads(args.worker))
         return
-    default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "vocab-head": "1:beam4,8:greedy,8:beam4",
-               "gpu-graphs": "1:greedy,8:beam4", "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
+    default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "shared-prompt": "1:beam4,8:beam4",
+               "vocab-head": "1:beam4,8:greedy,8:beam4", "gpu-graphs": "1:greedy,8:beam4",
+               "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
     cases, models = (args.cases or default).split(","), args.models.split(",")
     if not args.base:
         compare(args.switch, cases, args.ckpt_dir, args.rounds, models)

@@ -45,6 +45,9 @@ __all__ = ["generate", "enable_compilation_cache", "generation_config_for"]
 # index table (jaxnlp.nn.cache.group_beams); False copies the caches per beam
 # instead (read when a program is traced; bench/ab_generate.py compares both).
 GROUPED_BEAM_CACHE = True
+# With it, a decoder-only prompt's keys/values stay one copy per batch row
+# (group_beams(shared=prompt width)) instead of one per beam.
+SHARED_PROMPT_CACHE = True
 
 
 def enable_compilation_cache(directory: str | os.PathLike | None = None) -> str:
@@ -270,7 +273,8 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
     buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
     prompt_start = jnp.argmax(model_mask, axis=1)     # first real column (transformers' prompt_ignore_length)
     out = search(step_fn, logits[:, -1], cache, buffer, pb, config, dynamic, rng=rng,
-                 prompt_start=prompt_start, debug=debug, grouped_kv=GROUPED_BEAM_CACHE)
+                 prompt_start=prompt_start, debug=debug, grouped_kv=GROUPED_BEAM_CACHE,
+                 shared_prefix=pb if SHARED_PROMPT_CACHE else 0)
     return out.sequences, out.scores, out.length
 
 

@@ -412,7 +412,8 @@ def sample(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: jax.Arr
 def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: jax.Array,
                 prompt_len: jax.Array | int, config: GenerationConfig,
                 params: DynamicParams | None = None, *, prompt_start: jax.Array | None = None,
-                rng: jax.Array | None = None, debug: bool = False, grouped_kv: bool = False) -> SearchOutput:
+                rng: jax.Array | None = None, debug: bool = False, grouped_kv: bool = False,
+                shared_prefix: int = 0) -> SearchOutput:
     """Beam search (transformers 5 `_beam_search`; beam sampling when do_sample).
 
     Inputs are per batch row (first_logits [batch, vocab], cache leaves
@@ -422,7 +423,9 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
     step with `x[beam_index]` on that flat axis, except a `SOURCE` part and,
     with `grouped_kv` (step_fn decodes with jaxnlp's MultiHeadAttention, as
     every jaxnlp model does), attention caches: `jaxnlp.nn.cache.group_beams`
-    keeps those in place and the reorder moves a small index table instead.
+    keeps those in place and the reorder moves a small index table instead;
+    `shared_prefix` > 0 (a decoder-only prompt: cache slots no step writes)
+    keeps those slots once per batch row (`group_beams(..., shared)`).
 
     Each step keeps the top 2k candidates (k = beams; (n_eos + 1) * k with
     several eos ids), so candidates that end in eos never starve the live beams.
@@ -468,7 +471,7 @@ def beam_search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: ja
         is_finished=jnp.zeros((batch, num_beams), bool),
         improvable=jnp.ones((batch,), bool),
         all_hit=jnp.zeros((), bool),
-        cache=(group_beams(cache, num_beams) if grouped_kv
+        cache=(group_beams(cache, num_beams, shared_prefix) if grouped_kv
                else map_per_row(lambda x: flatten_beam_dim(add_beam_dim(x, num_beams)), cache)),
         rng=rng if do_sample else None,
     )
@@ -584,13 +587,14 @@ def search(step_fn: StepFn, first_logits: jax.Array, cache: Any, tokens: jax.Arr
            prompt_len: jax.Array | int, config: GenerationConfig,
            params: DynamicParams | None = None, *, rng: jax.Array | None = None,
            prompt_start: jax.Array | None = None, debug: bool = False,
-           grouped_kv: bool = False) -> SearchOutput:
+           grouped_kv: bool = False, shared_prefix: int = 0) -> SearchOutput:
     """The search `config` asks for: beam search when num_beams > 1, else sampling
     when do_sample, else greedy. `rng` is needed only when sampling;
-    `grouped_kv` only for beam search (see `beam_search`)."""
+    `grouped_kv` and `shared_prefix` only for beam search (see `beam_search`)."""
     if config.num_beams > 1:
         return beam_search(step_fn, first_logits, cache, tokens, prompt_len, config, params,
-                           prompt_start=prompt_start, rng=rng, debug=debug, grouped_kv=grouped_kv)
+                           prompt_start=prompt_start, rng=rng, debug=debug, grouped_kv=grouped_kv,
+                           shared_prefix=shared_prefix)
     if config.do_sample:
         return sample(step_fn, first_logits, cache, tokens, prompt_len, config, rng, params,
                       prompt_start=prompt_start, debug=debug)

@@ -109,7 +109,8 @@ def _write_grouped(cache, k, v, cache_index):
     b = kc.shape[0]
     beams = rows // b
     t = k.shape[-1]
-    index = jnp.asarray(cache_index, jnp.int32)
+    # (slots before a shared prefix's end are never written again: see group_beams)
+    index = jnp.asarray(cache_index, jnp.int32) - (cache["k_shared"].shape[-1] if "k_shared" in cache else 0)
     k = k.reshape((b, beams) + k.shape[1:]).transpose(0, 2, 3, 4, 1).reshape(kc.shape[:3] + (t * beams,))
     v = v.reshape((b, beams) + v.shape[1:]).transpose(0, 2, 3, 1, 4).reshape(
         (b, vc.shape[1], t * beams, vc.shape[-1]))
@@ -118,7 +119,7 @@ def _write_grouped(cache, k, v, cache_index):
     vc = jax.lax.dynamic_update_slice(vc, v.astype(vc.dtype), (zero, zero, index * beams, zero))
     own = jnp.arange(rows, dtype=ancestry.dtype) % beams
     ancestry = jax.lax.dynamic_update_slice(ancestry, jnp.broadcast_to(own[:, None], (rows, t)), (zero, index))
-    return {"k": kc, "v": vc, BEAM: ancestry}
+    return {**cache, "k": kc, "v": vc, BEAM: ancestry}
 
 
 def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
@@ -131,6 +132,8 @@ def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     b = kc.shape[0]
     beams = rows // b
     t = q.shape[1]
+    if "k_shared" in cache:
+        return _attend_grouped_shared(q, cache, mask, bias, dtype=dtype, scale=scale)
     own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]   # [R, L, K]
     m = own_slot[:, None, None] if mask is None else mask[..., None].astype(bool) & own_slot[:, None, None]
     m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))                       # [R, 1|N, T, L, K]
@@ -146,6 +149,42 @@ def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     out = attend(q.reshape((b, beams * t) + q.shape[2:]), kc.astype(dtype), vc.astype(dtype), m,
                  dtype=dtype, scale=scale, bias=bias)
     return out.reshape((rows, t) + out.shape[2:])
+
+
+def _attend_grouped_shared(q, cache, mask, bias, *, dtype, scale):
+    """`_attend_grouped` over a cache whose first S slots are one copy per
+    source row (`group_beams(shared=S)`): the K * T queries of a source row
+    score its S shared keys and its grouped block, one softmax over both."""
+    if bias is not None:
+        raise ValueError("a grouped cache with a shared prefix takes no attention bias")
+    ks, vs = cache["k_shared"], cache["v_shared"]                     # [B, N, H, S], [B, N, S, H]
+    rest = {k: v for k, v in cache.items() if k not in ("k_shared", "v_shared")}
+    rows, t = q.shape[:2]
+    b, n, _, shared = ks.shape
+    beams = rows // b
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    mask = jnp.ones((1, 1, t, shared + cache[BEAM].shape[1]), bool) if mask is None else mask.astype(bool)
+    # the shared slots' mask, as extra queries of the source row: [B, 1|N, K * T, S]
+    m_shared = jnp.broadcast_to(mask[..., :shared], (rows,) + mask.shape[1:3] + (shared,))
+    m_shared = m_shared.reshape((b, beams) + m_shared.shape[1:]).transpose(0, 2, 1, 3, 4)
+    m_shared = m_shared.reshape(b, m_shared.shape[1], beams * t, shared)
+    # the grouped block's mask as _attend_grouped builds it: [B, 1|N, K * T, (L - S) * K]
+    ancestry = cache[BEAM]
+    length = ancestry.shape[1]
+    own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]
+    m = mask[..., shared:, None] & own_slot[:, None, None]
+    m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))
+    m = m.reshape(b, beams, m.shape[1], t, length * beams).transpose(0, 2, 1, 3, 4)
+    m = m.reshape(b, m.shape[1], beams * t, length * beams)
+    qg = q.reshape((b, beams * t) + q.shape[2:]).transpose(0, 2, 1, 3)   # [B, N, K * T, H]
+    low = jnp.finfo(jnp.float32).min
+    s1 = jnp.einsum("BNTH,BNHS->BNTS", qg, ks.astype(dtype), preferred_element_type=jnp.float32) * scale
+    s2 = jnp.einsum("BNTH,BNHS->BNTS", qg, rest["k"].astype(dtype), preferred_element_type=jnp.float32) * scale
+    probs = jax.nn.softmax(jnp.concatenate([jnp.where(m_shared, s1, low), jnp.where(m, s2, low)], axis=-1),
+                           axis=-1).astype(dtype)
+    out = (jnp.einsum("BNTS,BNSH->BNTH", probs[..., :shared], vs.astype(dtype))
+           + jnp.einsum("BNTS,BNSH->BNTH", probs[..., shared:], rest["v"].astype(dtype)))
+    return out.transpose(0, 2, 1, 3).reshape((rows, t) + out.shape[1:2] + out.shape[3:])
 
 
 def _cache_layout(k, v):

@@ -21,7 +21,9 @@ attention reads the block with each beam's slots selected by BEAM
 gpt2's batch 8 x beam 4 step on CPU (bench/op_profile.py). Slots are
 interleaved (l * K + j, not j * L + l) so that a step's K beams write one
 contiguous block, an in-place dynamic_update_slice (the scatter into K
-separate blocks and the prefill's `tile` were 7% of that step).
+separate blocks and the prefill's `tile` were 7% of that step). A
+decoder-only prompt's slots can stay one copy per source row
+(`group_beams(..., shared=S)`: `SHARED` leaves beside the block).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import jax.numpy as jnp
 
 SOURCE = "source"
 BEAM = "beam"
+SHARED = ("k_shared", "v_shared")      # a grouped cache's first slots, one copy per source row
 
 
 def map_per_row(fn: Callable, cache: Any) -> Any:
@@ -59,7 +62,7 @@ def unpack(cache: dict, cross_name: str) -> tuple[dict, Any]:
 
 
 def _is_kv(node) -> bool:
-    return isinstance(node, dict) and set(node) in ({"k", "v"}, {"k", "v", BEAM})
+    return isinstance(node, dict) and set(node) in ({"k", "v"}, {"k", "v", BEAM}, {"k", "v", BEAM, *SHARED})
 
 
 def _map_beams(cache: Any, kv_fn: Callable, leaf_fn: Callable, top: bool = True) -> Any:
@@ -74,11 +77,15 @@ def _map_beams(cache: Any, kv_fn: Callable, leaf_fn: Callable, top: bool = True)
     return jax.tree.map(leaf_fn, cache)
 
 
-def group_beams(cache: Any, num_beams: int) -> Any:
+def group_beams(cache: Any, num_beams: int, shared: int = 0) -> Any:
     """A prefill's cache (leaves [B, ...]) -> beam search's (rows B * K, beam-major
     inside a source row): every per-row leaf copied to its K beams; every
     attention cache in the grouped layout (see the module doc), each beam
-    starting with the prefill's keys/values and BEAM = its own beam index."""
+    starting with the prefill's keys/values and BEAM = its own beam index.
+    `shared` > 0: the first `shared` slots (a decoder-only prompt, which every
+    beam of a row shares and none writes again) stay one copy per source row,
+    {"k_shared" [B, N, H, S], "v_shared" [B, N, S, H]}, and the grouped block
+    and BEAM cover the L - S slots after them."""
     def kv(c):
         k, v = c["k"], c["v"]
         if BEAM in c:
@@ -87,10 +94,15 @@ def group_beams(cache: Any, num_beams: int) -> Any:
             raise ValueError(f"attention cache k {k.shape} / v {v.shape} is not in init_kv_cache's layout "
                              "(k [B, N, H, L], v [B, N, L, H])")
         b, n, h, length = k.shape
+        if not 0 <= shared < length:
+            raise ValueError(f"shared prefix {shared} out of range for {length} cache slots")
         own = jnp.arange(b * num_beams, dtype=jnp.int32) % num_beams
-        return {"k": jnp.repeat(k, num_beams, axis=3),                     # [B, N, H, L * K]
-                "v": jnp.repeat(v, num_beams, axis=2),                     # [B, N, L * K, H]
-                BEAM: jnp.broadcast_to(own[:, None], (b * num_beams, length))}
+        out = {"k": jnp.repeat(k[..., shared:], num_beams, axis=3),       # [B, N, H, (L - S) * K]
+               "v": jnp.repeat(v[:, :, shared:], num_beams, axis=2),      # [B, N, (L - S) * K, H]
+               BEAM: jnp.broadcast_to(own[:, None], (b * num_beams, length - shared))}
+        if shared:
+            out.update(k_shared=k[..., :shared], v_shared=v[:, :, :shared])
+        return out
     return _map_beams(cache, kv, lambda x: jnp.repeat(x, num_beams, axis=0))
 
 

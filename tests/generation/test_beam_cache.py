@@ -20,7 +20,7 @@ def _random(shape, seed):
     return jnp.asarray(np.random.RandomState(seed).randn(*shape).astype(np.float32))
 
 
-def _run(bias_rows, width=1):
+def _run(bias_rows, width=1, shared=0):
     """Prefill 2 slots per source, then beam steps of `width` tokens with
     reorders (3 steps of 1, or 2 of 2), both ways. Returns the per-step
     outputs (copied, grouped)."""
@@ -46,7 +46,7 @@ def _run(bias_rows, width=1):
     prefill = init_kv_cache(B, L, N, H)
     _, prefill = call(_random((B, 2, D), 1), prefill, 0, slot_mask)
     copied = jax.tree.map(lambda x: jnp.repeat(x, K, axis=0), prefill)
-    grouped = cache_lib.group_beams(prefill, K)
+    grouped = cache_lib.group_beams(prefill, K, shared)
     rows_mask = jnp.repeat(slot_mask, K, axis=0)
     outs_c, outs_g = [], []
     sources = [np.array([2, 0, 0, 4, 5, 3]), np.array([1, 1, 2, 3, 3, 3]), np.array([0, 2, 1, 5, 4, 4])]
@@ -68,6 +68,25 @@ def test_grouped_cache_attention_equals_copied_and_reordered_cache(bias_rows, wi
     assert not np.allclose(outs_c[1][0], outs_c[1][1])    # beams differ: the reorder matters
     for c, g in zip(outs_c, outs_g):
         np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("width", [1, 2], ids=["1-token-steps", "2-token-steps"])
+def test_shared_prefix_equals_copied_and_reordered_cache(width):
+    """group_beams(shared=2): the 2 prefilled slots (a decoder-only prompt,
+    slot 0 of source 1 padding) stay one copy per source; attention over them
+    and the grouped block computes what the copied cache does."""
+    outs_c, outs_g = _run(None, width, shared=2)
+    assert not np.allclose(outs_c[1][0], outs_c[1][1])
+    for c, g in zip(outs_c, outs_g):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
+    kv = init_kv_cache(B, L, N, H)
+    g = cache_lib.group_beams({"kv": kv}, K, shared=2)["kv"]
+    assert g["k_shared"].shape == (B, N, H, 2) and g["k"].shape == (B, N, H, (L - 2) * K)
+    assert g["v_shared"].shape == (B, N, 2, H) and g[cache_lib.BEAM].shape == (B * K, L - 2)
+    with pytest.raises(ValueError, match="shared prefix"):
+        cache_lib.group_beams({"kv": kv}, K, shared=L)
+    with pytest.raises(ValueError, match="no attention bias"):
+        _run(1, 1, shared=2)
 
 
 def test_group_beams_layout_and_reorder():
