@@ -134,11 +134,7 @@ def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     t = q.shape[1]
     if "k_shared" in cache:
         return _attend_grouped_shared(q, cache, mask, bias, dtype=dtype, scale=scale)
-    own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]   # [R, L, K]
-    m = own_slot[:, None, None] if mask is None else mask[..., None].astype(bool) & own_slot[:, None, None]
-    m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))                       # [R, 1|N, T, L, K]
-    m = m.reshape(b, beams, m.shape[1], t, length * beams).transpose(0, 2, 1, 3, 4)
-    m = m.reshape(b, m.shape[1], beams * t, length * beams)
+    m = _grouped_mask(ancestry, mask, beams, t)
     if bias is not None:
         bias = jnp.repeat(bias, beams, axis=-1)                                          # [1|R, N, T, L * K]
         if bias.shape[0] == 1:
@@ -149,6 +145,18 @@ def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     out = attend(q.reshape((b, beams * t) + q.shape[2:]), kc.astype(dtype), vc.astype(dtype), m,
                  dtype=dtype, scale=scale, bias=bias)
     return out.reshape((rows, t) + out.shape[2:])
+
+
+def _grouped_mask(ancestry, mask, beams: int, t: int):
+    """The mask of a grouped block's L * K slots for the K * T queries of each
+    source row: slot (l, j') visible to beam j where `mask` [R|1, 1|N, T, L]
+    (None: all) allows l and BEAM[j, l] = j'. Returns [B, 1|N, K * T, L * K]."""
+    rows, length = ancestry.shape
+    own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]   # [R, L, K]
+    m = own_slot[:, None, None] if mask is None else mask[..., None].astype(bool) & own_slot[:, None, None]
+    m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))                       # [R, 1|N, T, L, K]
+    m = m.reshape(rows // beams, beams, m.shape[1], t, length * beams).transpose(0, 2, 1, 3, 4)
+    return m.reshape(rows // beams, m.shape[1], beams * t, length * beams)
 
 
 def _attend_grouped_shared(q, cache, mask, bias, *, dtype, scale):
@@ -168,14 +176,7 @@ def _attend_grouped_shared(q, cache, mask, bias, *, dtype, scale):
     m_shared = jnp.broadcast_to(mask[..., :shared], (rows,) + mask.shape[1:3] + (shared,))
     m_shared = m_shared.reshape((b, beams) + m_shared.shape[1:]).transpose(0, 2, 1, 3, 4)
     m_shared = m_shared.reshape(b, m_shared.shape[1], beams * t, shared)
-    # the grouped block's mask as _attend_grouped builds it: [B, 1|N, K * T, (L - S) * K]
-    ancestry = cache[BEAM]
-    length = ancestry.shape[1]
-    own_slot = ancestry[:, :, None] == jnp.arange(beams, dtype=ancestry.dtype)[None, None, :]
-    m = mask[..., shared:, None] & own_slot[:, None, None]
-    m = jnp.broadcast_to(m, (rows, m.shape[1], t, length, beams))
-    m = m.reshape(b, beams, m.shape[1], t, length * beams).transpose(0, 2, 1, 3, 4)
-    m = m.reshape(b, m.shape[1], beams * t, length * beams)
+    m = _grouped_mask(cache[BEAM], mask[..., shared:], beams, t)      # [B, 1|N, K * T, (L - S) * K]
     qg = q.reshape((b, beams * t) + q.shape[2:]).transpose(0, 2, 1, 3)   # [B, N, K * T, H]
     low = jnp.finfo(jnp.float32).min
     s1 = jnp.einsum("BNTH,BNHS->BNTS", qg, ks.astype(dtype), preferred_element_type=jnp.float32) * scale
