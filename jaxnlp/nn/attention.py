@@ -166,9 +166,8 @@ def _attend_grouped_shared(q, cache, mask, bias, *, dtype, scale):
     if bias is not None:
         raise ValueError("a grouped cache with a shared prefix takes no attention bias")
     ks, vs = cache["k_shared"], cache["v_shared"]                     # [B, N, H, S], [B, N, S, H]
-    rest = {k: v for k, v in cache.items() if k not in ("k_shared", "v_shared")}
     rows, t = q.shape[:2]
-    b, n, _, shared = ks.shape
+    b, shared = ks.shape[0], ks.shape[-1]
     beams = rows // b
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     mask = jnp.ones((1, 1, t, shared + cache[BEAM].shape[1]), bool) if mask is None else mask.astype(bool)
@@ -180,11 +179,11 @@ def _attend_grouped_shared(q, cache, mask, bias, *, dtype, scale):
     qg = q.reshape((b, beams * t) + q.shape[2:]).transpose(0, 2, 1, 3)   # [B, N, K * T, H]
     low = jnp.finfo(jnp.float32).min
     s1 = jnp.einsum("BNTH,BNHS->BNTS", qg, ks.astype(dtype), preferred_element_type=jnp.float32) * scale
-    s2 = jnp.einsum("BNTH,BNHS->BNTS", qg, rest["k"].astype(dtype), preferred_element_type=jnp.float32) * scale
+    s2 = jnp.einsum("BNTH,BNHS->BNTS", qg, cache["k"].astype(dtype), preferred_element_type=jnp.float32) * scale
     probs = jax.nn.softmax(jnp.concatenate([jnp.where(m_shared, s1, low), jnp.where(m, s2, low)], axis=-1),
                            axis=-1).astype(dtype)
     out = (jnp.einsum("BNTS,BNSH->BNTH", probs[..., :shared], vs.astype(dtype))
-           + jnp.einsum("BNTS,BNSH->BNTH", probs[..., shared:], rest["v"].astype(dtype)))
+           + jnp.einsum("BNTS,BNSH->BNTH", probs[..., shared:], cache["v"].astype(dtype)))
     return out.transpose(0, 2, 1, 3).reshape((rows, t) + out.shape[1:2] + out.shape[3:])
 
 
