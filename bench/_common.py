@@ -81,6 +81,50 @@ def torch_peak_mb() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "asimd", "sve")
+
+
+def host_info() -> dict:
+    """The host CPU a run measured on: model name (with family/model numbers,
+    as VMs often show only "AMD EPYC" or "Intel Xeon"), logical CPUs this
+    process may use, and which of the vector ISAs matmul kernels pick from it
+    has. The same 2-core VM class has been seen with matmul peaks of ~200 and
+    ~430 GFLOP/s, so a result says which host it came from."""
+    import platform
+
+    info = {"cpu": platform.processor() or platform.machine(), "family": None, "model": None, "isa": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    fields: dict = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break                                     # the first processor's block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    info["cpu"] = fields.get("model name", info["cpu"])
+    info["family"], info["model"] = fields.get("cpu family"), fields.get("model")
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    info["isa"] = [f for f in ISA_FLAGS if f in flags]
+    try:
+        info["logical_cpus"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        info["logical_cpus"] = os.cpu_count()
+    return info
+
+
+def host_line(host: dict | None) -> str:
+    """One line for a results table; "" for results written before hosts were recorded."""
+    if not host:
+        return ""
+    ident = f" (family {host['family']}, model {host['model']})" if host.get("family") else ""
+    return (f"Host CPU: {host['cpu']}{ident}, {host['logical_cpus']} logical CPUs, "
+            f"{' '.join(host['isa']) or 'no listed vector ISA'}.")
+
+
 def device_name() -> str:
     """A short name for result files: "cpu", or the GPU's (h100, h200, a100...)."""
     import jax

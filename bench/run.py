@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, host_peak_rss_mb, run_fresh, run_script, time_calls  # noqa: E402
+from _common import RESULTS, host_line, host_peak_rss_mb, run_fresh, run_script, time_calls  # noqa: E402
 
 SUITES = ["roofline", "load", "forward", "generate", "pipelines"]
 FORWARD_MODELS = ["bert-base", "distilbert", "gpt2"]
@@ -366,10 +366,10 @@ def _bytes(dtype: str) -> int:
 
 INFO = """
 import json, jax, torch, transformers
-from _common import device_name
+from _common import device_name, host_info
 from roofline import measure_peaks
 dev = jax.devices()[0]
-print(json.dumps(dict(device=str(dev), device_kind=dev.device_kind, name=device_name(),
+print(json.dumps(dict(device=str(dev), device_kind=dev.device_kind, name=device_name(), host=host_info(),
                       torch_device="cuda" if torch.cuda.is_available() else "cpu",
                       versions=dict(jax=jax.__version__, torch=torch.__version__, transformers=transformers.__version__),
                       peaks=measure_peaks({dtype!r}, {quick!r}) if {peaks!r} else None)))
@@ -440,10 +440,12 @@ def main(argv=None) -> dict:
         "_quick" if args.quick else "")
     start = time.perf_counter()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    result = dict(device=info["device"], device_kind=info["device_kind"], dtype=args.dtype, quick=args.quick,
+    result = dict(device=info["device"], device_kind=info["device_kind"], host=info["host"], dtype=args.dtype,
+                  quick=args.quick,
                   config=cfg, versions=info["versions"], torch_device=info["torch_device"], peers=list(args.peers),
                   suites={})
     peaks = info["peaks"]
+    log(host_line(info["host"]))
     if peaks:
         result["suites"]["roofline"] = peaks
         log(f"roofline: matmul {peaks['matmul_gflops']:.1f} GFLOP/s ({args.dtype}, n={peaks['matmul_n']}), "

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from _common import host_line
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -99,6 +101,8 @@ def run_tables(data: dict) -> str:
     out = [f"Device {data['device']} ({data['device_kind']}), {data['dtype']}; jax {v['jax']}, torch {v['torch']} "
            f"({data['torch_device']}), transformers {v['transformers']}; repeats {data['config']['repeats']}"
            + (" (quick: tiny models)" if data["quick"] else "") + f"; whole run {data.get('wall_s', 0) / 60:.1f} min."]
+    if data.get("host"):
+        out += ["", host_line(data["host"])]
     if "roofline" in suites:
         p = suites["roofline"]
         out += ["", f"Roofline: matmul peak {p['matmul_gflops']:.1f} GFLOP/s ({p['dtype']}, {p['matmul_n']}^2), "
