@@ -135,7 +135,8 @@ def _timed(fn, repeats: int) -> dict:
     result = fn()
     first = time.perf_counter() - t
     times = time_calls(fn, repeats)
-    return dict(result=result, first_call_s=first, **{"s": statistics.median(times), "spread": [min(times), max(times)]})
+    return dict(result=result, first_call_s=first, times=times,
+                **{"s": statistics.median(times), "spread": [min(times), max(times)]})
 
 
 def _forward_case(model, spec: dict, case) -> dict:
@@ -192,10 +193,36 @@ def _generate_case(model, spec: dict, case) -> dict:
 
 # -- suites ---------------------------------------------------------------------------------
 
-def both_sides(spec: dict, peers: tuple = (), log=print) -> dict:
-    """Run the jaxnlp and the PyTorch worker for one model (and the Flax peer,
-    bench/flax_peer.py under .venvflax, if `peers` has "flax"); pair their cases."""
-    sides = {fw: run_script(Path(__file__), {**spec, "framework": fw}) for fw in ("jaxnlp", "torch")}
+def _alternate(spec: dict, rounds: int) -> dict:
+    """The jaxnlp and the PyTorch worker, `rounds` times in alternation (j, t,
+    j, t, ...), each a fresh process. A shared VM's speed drifts by 10-20%
+    within minutes; one worker per side measures each side in its own stretch
+    of that drift, alternating rounds spread both over the same stretches.
+    Per case, steady state is the median of every round's calls (min-max over
+    all of them); first call, load time and memory come from the first round."""
+    runs = {"jaxnlp": [], "torch": []}
+    for _ in range(rounds):
+        for fw in runs:
+            runs[fw].append(run_script(Path(__file__), {**spec, "framework": fw}))
+    sides = {}
+    for fw, results in runs.items():
+        first = results[0]
+        for case, *others in zip(first["cases"], *(r["cases"] for r in results[1:])):
+            times = [t for c in (case, *others) for t in c.pop("times")]
+            for c in others:
+                c.pop("times", None)
+            case.update(s=statistics.median(times), spread=[min(times), max(times)], calls=len(times))
+            if case.get("tokens") is not None and any(c.get("tokens") != case["tokens"] for c in others):
+                raise RuntimeError(f"{spec['model']} {fw}: tokens differ between rounds (case {case.get('mode')})")
+        sides[fw] = first
+    return sides
+
+
+def both_sides(spec: dict, peers: tuple = (), log=print, rounds: int = 1) -> dict:
+    """Run the jaxnlp and the PyTorch worker for one model (`rounds` pairs in
+    alternation, `_alternate`) and the Flax peer (bench/flax_peer.py under
+    .venvflax, once) if `peers` has "flax"; pair their cases."""
+    sides = _alternate(spec, rounds)
     flax, flax_error = None, None
     if "flax" in peers:
         try:
@@ -206,7 +233,7 @@ def both_sides(spec: dict, peers: tuple = (), log=print) -> dict:
             log(f"flax peer failed for {spec['suite']} {spec['model']}: {flax_error}")
     rows = []
     for i, (j, t) in enumerate(zip(sides["jaxnlp"]["cases"], sides["torch"]["cases"])):
-        row = {k: v for k, v in j.items() if k not in ("s", "spread", "first_call_s", "tokens", "xla_flops")}
+        row = {k: v for k, v in j.items() if k not in ("s", "spread", "first_call_s", "tokens", "xla_flops", "calls")}
         row.update(jaxnlp_s=j["s"], jaxnlp_spread=j["spread"], jaxnlp_first_call_s=j["first_call_s"],
                    torch_s=t["s"], torch_spread=t["spread"], torch_first_call_s=t["first_call_s"],
                    speedup=t["s"] / j["s"])
@@ -282,7 +309,7 @@ def suite_forward(models, cfg, ckpt, args, peaks, log, emit) -> None:
     for name in [m for m in models if m in FORWARD_MODELS]:
         spec = dict(suite="forward", model=name, dir=str(checkpoint(name, "base", ckpt, args.quick)),
                     cases=cfg["forward_cases"], repeats=cfg["repeats"], dtype=args.dtype, xla_flops=args.quick)
-        res = both_sides(spec, args.peers, log)
+        res = both_sides(spec, args.peers, log, rounds=cfg["rounds"])
         for r in res["rows"]:
             cost = forward_cost(res["counts"], r["batch"], r["seq"], _bytes(args.dtype))
             r.update(flops=cost["flops"], weight_bytes=cost["bytes"])
@@ -309,7 +336,7 @@ def suite_generate(models, cfg, ckpt, args, peaks, log, emit) -> None:
         pad = config.get("pad_token_id") or 0
         spec = dict(suite="generate", model=name, dir=str(directory), cases=cfg["generate_cases"], repeats=cfg["repeats"],
                     dtype=args.dtype, prompt=cfg["prompt"], new=cfg["new"], vocab=config["vocab_size"], pad=pad)
-        res = both_sides(spec, args.peers, log)
+        res = both_sides(spec, args.peers, log, rounds=cfg["rounds"])
         for r in res["rows"]:
             beams = 4 if r["mode"] == "beam4" else 1
             cost = generate_cost(res["counts"], r["batch"], r["prompt"], r["new"], beams, _bytes(args.dtype),
@@ -393,6 +420,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--tasks", default=None, help="pipelines suite: comma list of tasks (default: all)")
     ap.add_argument("--quick", action="store_true", help="tiny models, fewer cases and repeats: a smoke run")
     ap.add_argument("--repeats", type=int, default=None, help="steady-state calls per case (default 3, quick 2)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="forward and generate: jaxnlp / PyTorch worker pairs run in alternation, their steady-state "
+                         "calls pooled (default 1)")
     ap.add_argument("--load-repeats", type=int, default=None, help="fresh processes per load row (default 3, quick 1)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--compile-cache", default=None, help="persistent compilation cache dir for the load suite")
@@ -423,6 +453,9 @@ def main(argv=None) -> dict:
     cfg = dict(QUICK if args.quick else FULL)
     if args.repeats:
         cfg.update(repeats=args.repeats, pipeline_repeats=args.repeats)
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
+    cfg["rounds"] = args.rounds
     if args.load_repeats:
         cfg.update(load_repeats=args.load_repeats)
     if args.cases:

@@ -100,6 +100,8 @@ def run_tables(data: dict) -> str:
     mem_kind = "device" if data["torch_device"] == "cuda" else "host RSS"
     out = [f"Device {data['device']} ({data['device_kind']}), {data['dtype']}; jax {v['jax']}, torch {v['torch']} "
            f"({data['torch_device']}), transformers {v['transformers']}; repeats {data['config']['repeats']}"
+           + (f" in each of {data['config']['rounds']} alternating jaxnlp / PyTorch rounds (forward, generate)"
+              if data["config"].get("rounds", 1) > 1 else "")
            + (" (quick: tiny models)" if data["quick"] else "") + f"; whole run {data.get('wall_s', 0) / 60:.1f} min."]
     if data.get("host"):
         out += ["", host_line(data["host"])]
