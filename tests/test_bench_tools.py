@@ -1,0 +1,98 @@
+"""bench/run.py's bookkeeping (no benchmark runs here): alternating rounds
+pool their calls, and the host a result came from is recorded."""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture()
+def bench_run(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in ("run", "_common"):
+        sys.modules.pop(name, None)
+    module = importlib.import_module("run")
+    yield module
+    for name in ("run", "_common"):
+        sys.modules.pop(name, None)
+
+
+def _fake_worker(times_by_call, tokens_by_call=None):
+    """A stand-in for run_script: the n-th call returns one generate case whose
+    steady-state calls took times_by_call[n]."""
+    calls = []
+
+    def fake(script, spec, python=None, env=None, timeout=None):
+        n = len(calls)
+        calls.append(spec["framework"])
+        tokens = None if tokens_by_call is None else tokens_by_call[n]
+        times = list(times_by_call[n])
+        case = dict(batch=1, mode="greedy", first_call_s=10.0 + n, times=times, s=statistics.median(times),
+                    spread=[min(times), max(times)], tokens=tokens)
+        return dict(cases=[case], load_s=1.0 + n, peak_rss_mb=100.0 + n, rss_after_import_mb=50.0,
+                    peak_device_mb=None, device="cpu", counts={})
+
+    return fake, calls
+
+
+def test_rounds_alternate_and_pool_every_call(bench_run, monkeypatch):
+    # call order j, t, j, t: jaxnlp's calls are the 1st and 3rd workers', PyTorch's the 2nd and 4th
+    fake, calls = _fake_worker([[1.0, 5.0, 3.0], [10.0, 12.0, 11.0], [2.0, 4.0, 6.0], [20.0, 13.0, 14.0]])
+    monkeypatch.setattr(bench_run, "run_script", fake)
+    sides = bench_run._alternate(dict(model="m", suite="generate"), rounds=2)
+    assert calls == ["jaxnlp", "torch", "jaxnlp", "torch"]
+    j, t = sides["jaxnlp"]["cases"][0], sides["torch"]["cases"][0]
+    assert j["s"] == statistics.median([1.0, 5.0, 3.0, 2.0, 4.0, 6.0]) == 3.5
+    assert j["spread"] == [1.0, 6.0] and j["calls"] == 6
+    assert t["s"] == statistics.median([10.0, 12.0, 11.0, 20.0, 13.0, 14.0]) == 12.5
+    assert t["spread"] == [10.0, 20.0]
+    # first call, load time and memory: the first round's (fresh process) figures
+    assert j["first_call_s"] == 10.0 and t["first_call_s"] == 11.0
+    assert sides["jaxnlp"]["load_s"] == 1.0 and sides["torch"]["peak_rss_mb"] == 101.0
+    assert "times" not in j and "times" not in t
+
+
+def test_one_round_keeps_the_worker_figures(bench_run, monkeypatch):
+    fake, calls = _fake_worker([[1.0, 2.0, 9.0], [4.0, 4.0, 5.0]])
+    monkeypatch.setattr(bench_run, "run_script", fake)
+    sides = bench_run._alternate(dict(model="m", suite="generate"), rounds=1)
+    assert calls == ["jaxnlp", "torch"]
+    assert sides["jaxnlp"]["cases"][0]["s"] == 2.0 and sides["jaxnlp"]["cases"][0]["spread"] == [1.0, 9.0]
+
+
+def test_rounds_that_disagree_on_tokens_stop_the_run(bench_run, monkeypatch):
+    fake, _ = _fake_worker([[1.0]] * 4, tokens_by_call=[[[1, 2]], [[1, 2]], [[1, 3]], [[1, 2]]])
+    monkeypatch.setattr(bench_run, "run_script", fake)
+    with pytest.raises(RuntimeError, match="tokens differ between rounds"):
+        bench_run._alternate(dict(model="m", suite="generate"), rounds=2)
+
+
+def test_rounds_below_one_are_refused(bench_run):
+    with pytest.raises(SystemExit, match="--rounds must be at least 1"):
+        bench_run.main(["--rounds", "0", "--suite", "forward"])
+
+
+def test_host_info_names_the_cpu(bench_run):
+    common = sys.modules["_common"]
+    host = common.host_info()
+    assert host["logical_cpus"] >= 1
+    assert isinstance(host["cpu"], str) and host["cpu"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        first = cpuinfo.read_text().split("\n\n")[0]
+        names = [line.split(":", 1)[1].strip() for line in first.splitlines() if line.startswith("model name")]
+        if names:
+            assert host["cpu"] == names[0]
+        flags = [line.split(":", 1)[1].split() for line in first.splitlines() if line.startswith("flags")]
+        if flags:
+            assert host["isa"] == [f for f in common.ISA_FLAGS if f in flags[0]]
+    line = common.host_line(host)
+    assert line.startswith("Host CPU: ") and f"{host['logical_cpus']} logical CPUs" in line
+    assert common.host_line(None) == ""
