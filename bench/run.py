@@ -208,9 +208,8 @@ def _alternate(spec: dict, rounds: int) -> dict:
     for fw, results in runs.items():
         first = results[0]
         for case, *others in zip(first["cases"], *(r["cases"] for r in results[1:])):
-            times = [t for c in (case, *others) for t in c.pop("times")]
-            for c in others:
-                c.pop("times", None)
+            times = [t for c in (case, *others) for t in c["times"]]
+            del case["times"]
             case.update(s=statistics.median(times), spread=[min(times), max(times)], calls=len(times))
             if case.get("tokens") is not None and any(c.get("tokens") != case["tokens"] for c in others):
                 raise RuntimeError(f"{spec['model']} {fw}: tokens differ between rounds (case {case.get('mode')})")

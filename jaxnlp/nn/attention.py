@@ -127,13 +127,13 @@ def _attend_grouped(q, cache, mask, bias, *, dtype, scale):
     a source row become K * T queries over its L * K slots, slot (l, j')
     visible to beam j where `mask` [R|1, 1|N, T, L] allows l and BEAM[j, l] = j'.
     `bias` [1|R, N, T, L] is repeated over the K beams of each slot. Returns [R, T, N, H]."""
+    if "k_shared" in cache:
+        return _attend_grouped_shared(q, cache, mask, bias, dtype=dtype, scale=scale)
     kc, vc, ancestry = cache["k"], cache["v"], cache[BEAM]
     rows, length = ancestry.shape
     b = kc.shape[0]
     beams = rows // b
     t = q.shape[1]
-    if "k_shared" in cache:
-        return _attend_grouped_shared(q, cache, mask, bias, dtype=dtype, scale=scale)
     m = _grouped_mask(ancestry, mask, beams, t)
     if bias is not None:
         bias = jnp.repeat(bias, beams, axis=-1)                                          # [1|R, N, T, L * K]
