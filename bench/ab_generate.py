@@ -20,6 +20,8 @@ Switches (off -> on):
   gpu-graphs  XLA:GPU's default command buffers -> with the decoding while loop and its
               conditionals recorded into CUDA graphs too (XLA_FLAGS
               --xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL; a GPU only)
+  xla-flags   XLA's defaults -> the flags given with --flags added to XLA_FLAGS, e.g.
+              --switch xla-flags --flags=--xla_cpu_experimental_ynn_fusion_type=dot
 
 Same checkpoints and prompts as bench/run.py: random weights of the real
 sizes, 32-token prompts/sources, 32 new tokens, eos unset.
@@ -36,7 +38,7 @@ import tempfile
 from pathlib import Path
 
 MODELS = ("t5-small", "bart-base", "marian", "gpt2")
-SWITCHES = ("beam-cache", "shared-prompt", "vocab-head", "gpu-graphs", "none")
+SWITCHES = ("beam-cache", "shared-prompt", "vocab-head", "gpu-graphs", "xla-flags", "none")
 # Switches that are XLA flags: set in the worker's environment before jax starts.
 XLA_SWITCHES = {"gpu-graphs": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"}
 
@@ -52,7 +54,7 @@ def _set_switch(switch: str, on: bool) -> None:
         import jaxnlp.nn.embeddings as E
         if not on:
             E.VOCAB_MAJOR_MAX_ROWS = 0
-    elif switch not in XLA_SWITCHES and switch != "none":
+    elif switch not in XLA_SWITCHES and switch not in ("xla-flags", "none"):
         raise ValueError(f"unknown switch {switch!r}")
 
 
@@ -127,14 +129,19 @@ def main() -> None:
     ap.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "jaxnlp-bench"))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--base", help="git revision: compare the library there with the working tree")
+    ap.add_argument("--flags", default="", help="with --switch xla-flags: the XLA flags of the 'on' side")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.switch == "xla-flags":
+        if not args.flags.strip():
+            ap.error("--switch xla-flags needs --flags")
+        XLA_SWITCHES["xla-flags"] = args.flags.strip()
     if args.worker:
         worker(json.loads(args.worker))
         return
     default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "shared-prompt": "1:beam4,8:beam4",
                "vocab-head": "1:beam4,8:greedy,8:beam4", "gpu-graphs": "1:greedy,8:beam4",
-               "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
+               "xla-flags": "1:greedy,8:greedy,8:beam4", "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
     cases, models = (args.cases or default).split(","), args.models.split(",")
     if not args.base:
         compare(args.switch, cases, args.ckpt_dir, args.rounds, models)

@@ -96,3 +96,37 @@ def test_host_info_names_the_cpu(bench_run):
     line = common.host_line(host)
     assert line.startswith("Host CPU: ") and f"{host['logical_cpus']} logical CPUs" in line
     assert common.host_line(None) == ""
+
+
+def test_small_gemm_kernel_matches_a_double_precision_loop(tmp_path, monkeypatch):
+    # bench/small_gemm.py's C kernel, both weight layouts: row counts that fill
+    # 8-row tiles (8, 32) and leave a partial one (1, 5); K = 96 spans three
+    # 32-row blocks; F = 144 is three 48-column tiles, F = 80 one and a 32-column
+    # tail. The binary checks one product per layout against a plain
+    # double-precision triple loop and reports the largest difference.
+    import json
+    import subprocess
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("small_gemm", None)
+    small_gemm = importlib.import_module("small_gemm")
+    exe = small_gemm.compile_kernel(str(tmp_path))
+    for rows, f in ((1, 144), (5, 144), (8, 80), (32, 144), (32, 80)):
+        res = subprocess.run([exe, str(rows), "96", str(f), "2", "1"], capture_output=True, text=True, check=True)
+        got = {r["layout"]: r for r in map(json.loads, res.stdout.splitlines())}
+        assert set(got) == {"standard", "packed"}
+        for r in got.values():
+            # 96-term sums of products of values in [-0.5, 0.5]: float32 rounding stays far below 1e-4
+            assert r["max_abs_err"] < 1e-4 and r["ms"] > 0
+    bad = subprocess.run([exe, "33", "96", "144", "1", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "M <= 32" in bad.stderr
+    bad = subprocess.run([exe, "8", "96", "40", "1", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "multiples of 16" in bad.stderr
+
+
+def test_ab_generate_xla_flags_switch_needs_flags():
+    import subprocess
+
+    res = subprocess.run([sys.executable, str(BENCH / "ab_generate.py"), "--switch", "xla-flags"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "--switch xla-flags needs --flags" in res.stderr
