@@ -20,6 +20,8 @@ Switches (off -> on):
   gpu-graphs  XLA:GPU's default command buffers -> with the decoding while loop and its
               conditionals recorded into CUDA graphs too (XLA_FLAGS
               --xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL; a GPU only)
+  native      XLA's dot in decoding steps -> jaxnlp.native's kernel on pre-arranged weights
+              (JAXNLP_CPU_KERNELS=0 -> 1)
   xla-flags   XLA's defaults -> the flags given with --flags added to XLA_FLAGS, e.g.
               --switch xla-flags --flags=--xla_cpu_experimental_ynn_fusion_type=dot
 
@@ -38,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 MODELS = ("t5-small", "bart-base", "marian", "gpt2")
-SWITCHES = ("beam-cache", "shared-prompt", "vocab-head", "gpu-graphs", "xla-flags", "none")
+SWITCHES = ("beam-cache", "shared-prompt", "vocab-head", "gpu-graphs", "native", "xla-flags", "none")
 # Switches that are XLA flags: set in the worker's environment before jax starts.
 XLA_SWITCHES = {"gpu-graphs": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"}
 
@@ -54,6 +56,11 @@ def _set_switch(switch: str, on: bool) -> None:
         import jaxnlp.nn.embeddings as E
         if not on:
             E.VOCAB_MAJOR_MAX_ROWS = 0
+    elif switch == "native":
+        import jaxnlp.native as N
+        N.enable(on)
+        if on:
+            assert N.usable(), N.status()
     elif switch not in XLA_SWITCHES and switch not in ("xla-flags", "none"):
         raise ValueError(f"unknown switch {switch!r}")
 
@@ -141,7 +148,8 @@ def main() -> None:
         return
     default = {"beam-cache": "1:beam4,8:beam4,8:greedy", "shared-prompt": "1:beam4,8:beam4",
                "vocab-head": "1:beam4,8:greedy,8:beam4", "gpu-graphs": "1:greedy,8:beam4",
-               "xla-flags": "1:greedy,8:greedy,8:beam4", "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
+               "xla-flags": "1:greedy,8:greedy,8:beam4",
+               "native": "1:greedy,8:greedy,8:beam4", "none": "1:beam4,8:beam4,8:greedy"}[args.switch]
     cases, models = (args.cases or default).split(","), args.models.split(",")
     if not args.base:
         compare(args.switch, cases, args.ckpt_dir, args.rounds, models)

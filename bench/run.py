@@ -392,10 +392,12 @@ def _bytes(dtype: str) -> int:
 
 INFO = """
 import json, jax, torch, transformers
+import jaxnlp.native
 from _common import device_name, host_info
 from roofline import measure_peaks
 dev = jax.devices()[0]
 print(json.dumps(dict(device=str(dev), device_kind=dev.device_kind, name=device_name(), host=host_info(),
+                      native=jaxnlp.native.status(),
                       torch_device="cuda" if torch.cuda.is_available() else "cpu",
                       versions=dict(jax=jax.__version__, torch=torch.__version__, transformers=transformers.__version__),
                       peaks=measure_peaks({dtype!r}, {quick!r}) if {peaks!r} else None)))
@@ -472,7 +474,8 @@ def main(argv=None) -> dict:
         "_quick" if args.quick else "")
     start = time.perf_counter()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    result = dict(device=info["device"], device_kind=info["device_kind"], host=info["host"], dtype=args.dtype,
+    result = dict(device=info["device"], device_kind=info["device_kind"], host=info["host"],
+                  native=info.get("native"), dtype=args.dtype,
                   quick=args.quick,
                   config=cfg, versions=info["versions"], torch_device=info["torch_device"], peers=list(args.peers),
                   suites={})

@@ -105,6 +105,8 @@ def run_tables(data: dict) -> str:
            + (" (quick: tiny models)" if data["quick"] else "") + f"; whole run {data.get('wall_s', 0) / 60:.1f} min."]
     if data.get("host"):
         out += ["", host_line(data["host"])]
+    if data.get("native"):
+        out += ["", f"jaxnlp's native CPU decoding kernel (jaxnlp.native): {data['native']}."]
     if "roofline" in suites:
         p = suites["roofline"]
         out += ["", f"Roofline: matmul peak {p['matmul_gflops']:.1f} GFLOP/s ({p['dtype']}, {p['matmul_n']}^2), "

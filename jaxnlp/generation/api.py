@@ -24,6 +24,7 @@ static argument: without one the program is traced exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnlp import native
 from jaxnlp.buckets import batch_bucket, length_bucket
 from jaxnlp.errors import InputTooLongError
 from jaxnlp.generation.config import GenerationConfig
@@ -224,9 +226,12 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     search_ids[:, :shift] = -1
 
     static, dynamic = config.split()
+    args = (model.params, *_place((model_ids, model_mask, search_ids), dynamic, rng, mesh))
+    kw = dict(module=model.module, config=static, mesh=mesh)
+    packed = native.kernels_for(model, lambda rec: jax.eval_shape(
+        lambda *a: _program.__wrapped__(*a, packed=rec, **kw), *args))
     run = _program if not debug else functools.partial(_program.__wrapped__, debug=True)
-    sequences, scores, length = run(model.params, *_place((model_ids, model_mask, search_ids), dynamic, rng, mesh),
-                                    module=model.module, config=static, mesh=mesh)
+    sequences, scores, length = run(*args, packed=packed, **kw)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
     sequences = np.asarray(sequences)[:rows, shift:int(length)]
     if return_scores:
@@ -247,9 +252,17 @@ def _place(arrays, dynamic, rng, mesh):
     return (*shard_batch(tuple(arrays), mesh), *replicate((dynamic, rng), mesh))
 
 
+def _step_kernels(packed):
+    """While a decoding step is traced: the native CPU kernel for its Dense
+    products when `packed` holds their pre-arranged copies (jaxnlp.native)."""
+    return contextlib.nullcontext() if packed is None else native.dense_kernels(packed)
+
+
 @functools.partial(jax.jit, static_argnames=("module", "config", "mesh", "debug"))
-def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, mesh=None, debug=False):
-    """Prefill + search for a decoder-only module (one compiled program)."""
+def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, mesh=None, debug=False,
+             packed=None):
+    """Prefill + search for a decoder-only module (one compiled program).
+    `packed`: Dense kernels pre-arranged for jaxnlp.native, or None."""
     batch, pb = model_ids.shape
     total = config.max_length                                     # cache slots = buffer columns
     positions = jnp.maximum(jnp.cumsum(model_mask, axis=1) - 1, 0) * model_mask
@@ -267,7 +280,8 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
         # `tokens` sit at buffer column / cache slot `step`
         cache = constrain_cache(cache, mesh)
         pos = (step - cache["offset"])[:, None]
-        logits, kv = apply(tokens[:, None], cache["kv"], step, cache["mask"], pos)
+        with _step_kernels(packed):
+            logits, kv = apply(tokens[:, None], cache["kv"], step, cache["mask"], pos)
         return logits[:, -1], constrain_cache({**cache, "kv": kv}, mesh)
 
     buffer = jnp.concatenate([search_ids, jnp.zeros((batch, total - pb), jnp.int32)], axis=1)
@@ -310,9 +324,12 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     src[:batch, :width], src_mask[:batch, :width] = ids, mask
     src[batch:], src_mask[batch:] = src[batch - 1], src_mask[batch - 1]      # filler rows
     static, dynamic = config.split()
+    args = (model.params, *_place((src, src_mask), dynamic, rng, mesh))
+    kw = dict(module=model.module, config=static, start=int(start), mesh=mesh)
+    packed = native.kernels_for(model, lambda rec: jax.eval_shape(
+        lambda *a: _seq2seq_program.__wrapped__(*a, packed=rec, **kw), *args))
     run = _seq2seq_program if not debug else functools.partial(_seq2seq_program.__wrapped__, debug=True)
-    sequences, scores, length = run(model.params, *_place((src, src_mask), dynamic, rng, mesh),
-                                    module=model.module, config=static, start=int(start), mesh=mesh)
+    sequences, scores, length = run(*args, packed=packed, **kw)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
     sequences = np.asarray(sequences)[:rows, :int(length)]
     if return_scores:
@@ -321,8 +338,10 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
 
 
 @functools.partial(jax.jit, static_argnames=("module", "config", "start", "mesh", "debug"))
-def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, start, mesh=None, debug=False):
-    """Encode once, prefill the decoder start token, search (one compiled program)."""
+def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, start, mesh=None, debug=False,
+                     packed=None):
+    """Encode once, prefill the decoder start token, search (one compiled program).
+    `packed`: Dense kernels pre-arranged for jaxnlp.native, or None."""
     batch = src.shape[0]
     total = config.max_length
     variables = {"params": params}
@@ -332,9 +351,10 @@ def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, sta
     def step_fn(tokens, cache, step):
         # the decoder has no padding: every slot is real, positions are slots
         rows = tokens.shape[0]                   # batch, or batch * beams
-        logits, cache = module.apply(variables, tokens[:, None], constrain_cache(cache, mesh), step,
-                                     jnp.ones((rows, total), jnp.int32), jnp.full((rows, 1), step, jnp.int32),
-                                     method="decode")
+        with _step_kernels(packed):
+            logits, cache = module.apply(variables, tokens[:, None], constrain_cache(cache, mesh), step,
+                                         jnp.ones((rows, total), jnp.int32), jnp.full((rows, 1), step, jnp.int32),
+                                         method="decode")
         return logits[:, -1], constrain_cache(cache, mesh)
 
     first_logits, cache = step_fn(jnp.full((batch,), start, jnp.int32), cache, 0)   # the decoder start token

@@ -1,0 +1,225 @@
+"""An optional native kernel for decoding on CPU: matrix products of a few
+rows (decoding steps: batch x beams <= MAX_ROWS) against weights stored a
+second time, pre-arranged in column tiles that stream from memory front to
+back (packed_matmul.cc, called through `jax.ffi`; bench/README.md, "what a
+hand-written kernel would buy", has the measurements behind it).
+
+It is built at first use with the machine's C++ compiler (`$CXX`, else c++,
+g++ or clang++; `-O3 -march=native`) into a cache directory
+(`$JAXNLP_CACHE_DIR/native`, default ~/.cache/jaxnlp/native) keyed by the
+source, jaxlib's version, the compiler and the CPU's flags. Without a
+compiler, on a build error, on another backend than CPU, for parameters
+sharded over a mesh or stored in another dtype than float32, and with
+`JAXNLP_CPU_KERNELS=0` (or `enable(False)`) nothing changes: XLA's dot runs
+as before, and `status()` says why.
+
+Cost: each model that generates on CPU keeps a packed copy of the Dense
+kernels its decoding step uses (about the decoder's weights again, built at
+its first `generate`); `JAXNLP_CPU_KERNELS=0` is the way to avoid it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SOURCE = Path(__file__).resolve().parent / "packed_matmul.cc"
+TARGET = "jaxnlp_packed_matmul"
+MAX_ROWS = 32            # decoding rows (batch x beams) up to which the kernel replaces XLA's dot
+
+_lock = threading.Lock()
+_state: dict = {}        # "tile": int once built and registered, or "error": str
+_enabled = os.environ.get("JAXNLP_CPU_KERNELS", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def enable(on: bool = True) -> None:
+    """Turn the native decoding kernel on or off for later `generate` calls."""
+    global _enabled
+    _enabled = bool(on)
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("JAXNLP_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "jaxnlp") / "native"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build(march: str = "native") -> Path:
+    """The compiled library for this machine (built once per key)."""
+    import jaxlib
+
+    cxx = _compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler (set CXX)")
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([source, jaxlib.__version__.encode(), cxx.encode(), march.encode(),
+                                      platform.machine().encode(), _cpu_flags().encode()])).hexdigest()[:16]
+    out = _cache_dir() / f"packed_matmul-{key}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        part = Path(tmp) / out.name
+        cmd = [cxx, "-O3", f"-march={march}", "-std=c++17", "-shared", "-fPIC", "-w",
+               f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(part)]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if res.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
+        os.replace(part, out)            # atomic: a concurrent build of the same key writes the same file
+    return out
+
+
+def _load() -> None:
+    """Build (once per key) and register the kernel; record why not on failure."""
+    with _lock:
+        if _state:
+            return
+        try:
+            if jax.default_backend() != "cpu":
+                raise RuntimeError(f"the default backend is {jax.default_backend()}, not cpu")
+            lib = ctypes.CDLL(str(_build()))
+            tile = int(lib.jaxnlp_packed_tile_width())
+            jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.JaxnlpPackedMatmul), platform="cpu")
+            _state.update(tile=tile, lib=lib)
+        except Exception as e:        # noqa: BLE001 - any failure means: fall back to XLA's dot
+            _state["error"] = f"{type(e).__name__}: {e}"
+
+
+def status() -> str:
+    """'on (tile N)', 'off (...)' or 'unavailable (...)': what `generate` will do."""
+    if not _enabled:
+        return "off (JAXNLP_CPU_KERNELS=0 or jaxnlp.native.enable(False))"
+    _load()
+    if "error" in _state:
+        return f"unavailable ({_state['error']})"
+    return f"on (tile {_state['tile']} columns)"
+
+
+def usable() -> bool:
+    """Enabled, on the CPU backend, built and registered."""
+    if not _enabled:
+        return False
+    _load()
+    return "tile" in _state
+
+
+def tile_width() -> int:
+    _load()
+    if "tile" not in _state:
+        raise RuntimeError(f"the native kernel is unavailable: {_state.get('error')}")
+    return _state["tile"]
+
+
+def pack(kernel, tile: int | None = None) -> jax.Array:
+    """A Dense kernel [K, N] -> [ceil(N / tile), K, tile], each column tile
+    contiguous, the last one zero-padded (tile: the built kernel's width)."""
+    tile = tile or tile_width()
+    k, n = kernel.shape
+    t = -(-n // tile)
+    w = np.asarray(kernel, np.float32)
+    padded = np.zeros((k, t * tile), np.float32)
+    padded[:, :n] = w
+    return jnp.asarray(np.ascontiguousarray(padded.reshape(k, t, tile).transpose(1, 0, 2)))
+
+
+def packed_matmul(x, packed, n: int, target: str = TARGET):
+    """x [..., K] @ the kernel `packed` came from ([K, n]) -> [..., n], float32."""
+    lead = x.shape[:-1]
+    rows = math.prod(lead)
+    y = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct((rows, n), jnp.float32))(
+        x.reshape(rows, x.shape[-1]), packed)
+    return y.reshape(*lead, n)
+
+
+class Recorder:
+    """Stands in for the packed kernels while a program is traced abstractly:
+    collects the Dense modules a decoding step calls with <= MAX_ROWS
+    float32 rows (their paths, "decoder/layers_0/fc1")."""
+
+    def __init__(self):
+        self.keys: set[str] = set()
+
+
+def _eligible(module, x) -> bool:
+    import flax.linen as nn
+
+    if not isinstance(module, nn.Dense) or module.dtype not in (None, jnp.float32):
+        return False
+    if getattr(x, "dtype", None) != jnp.float32 or x.ndim < 2 or math.prod(x.shape[:-1]) > MAX_ROWS:
+        return False
+    kernel = module.get_variable("params", "kernel")
+    return kernel is not None and kernel.ndim == 2 and kernel.dtype == jnp.float32
+
+
+def dense_kernels(packed):
+    """Context manager for tracing a decoding step: Dense calls whose path is
+    in `packed` (a dict, or a Recorder to collect paths) run the native kernel
+    on the packed copy instead of XLA's dot; every other call is untouched."""
+    import flax.linen as nn
+
+    def intercept(next_fun, args, kwargs, context):
+        module = context.module
+        if context.method_name == "__call__" and args and not kwargs and _eligible(module, args[0]):
+            key = "/".join(module.path)
+            if isinstance(packed, Recorder):
+                packed.keys.add(key)
+            elif key in packed:
+                y = packed_matmul(args[0], packed[key], module.features)
+                if module.use_bias:
+                    y = y + module.get_variable("params", "bias")
+                return y
+        return next_fun(*args, **kwargs)
+
+    return nn.intercept_methods(intercept)
+
+
+def kernels_for(model, trace) -> dict | None:
+    """The packed kernels `model`'s decoding step uses, built once per
+    params object and kept on the model; `trace(recorder)` traces the
+    program abstractly with a Recorder. None when the kernel is not usable
+    or the model is sharded over a mesh (XLA's dot then, as without it)."""
+    if getattr(model, "mesh", None) is not None or not usable():
+        return None
+    held = model.__dict__.get("_native_packed")
+    if held is not None and held[0] is model.params:
+        return held[1]
+    from flax.traverse_util import flatten_dict
+
+    recorder = Recorder()
+    trace(recorder)
+    flat = flatten_dict(model.params)
+    packed = {key: pack(flat[(*key.split("/"), "kernel")]) for key in sorted(recorder.keys)} or None
+    model.__dict__["_native_packed"] = (model.params, packed)
+    return packed

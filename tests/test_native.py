@@ -1,0 +1,192 @@
+"""jaxnlp.native: the CPU decoding kernel on pre-arranged weights.
+
+The kernel's products are checked against float64 numpy (every build this
+machine can run: -march=native and two older x86-64 levels, whose vector
+widths differ); `generate` is checked to give the same tokens with it as
+with XLA's dot (the parity tests under tests/generation compare those
+tokens with transformers, and run with the kernel on, its default); and
+every way it can be unavailable falls back to XLA's dot with a reason."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import jaxnlp
+from jaxnlp import native
+from support.tiny_lm import make_lm
+from support.tiny_seq2seq import make_seq2seq
+
+SHAPES = [  # (leading dims, K, N): partial row tiles (5, 13, 40 rows), N not a multiple of any tile
+    ((1,), 16, 48), ((5,), 7, 20), ((8,), 96, 144), ((13,), 33, 100), ((32,), 64, 1),
+    ((2, 3), 16, 37), ((40,), 24, 50), ((1, 1), 1, 5),
+]
+
+
+def _check_products(call, tile):
+    rng = np.random.default_rng(0)
+    for lead, k, n in SHAPES:
+        x = rng.standard_normal((*lead, k)).astype(np.float32)
+        w = rng.standard_normal((k, n)).astype(np.float32)
+        packed = native.pack(w, tile)
+        assert packed.shape == (-(-n // tile), k, tile)
+        got = np.asarray(jax.jit(call, static_argnums=2)(jnp.asarray(x), packed, n))
+        want = x.astype(np.float64) @ w.astype(np.float64)
+        assert got.shape == (*lead, n)
+        # float32 sums of k products of unit normals: error ~ sqrt(k) * 1e-7 * |terms|
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+def test_products_match_float64():
+    assert native.usable(), native.status()
+    assert native.tile_width() in (12, 24, 48)
+    _check_products(native.packed_matmul, native.tile_width())
+
+
+@pytest.mark.parametrize("march, tile", [("x86-64-v3", 24), ("x86-64", 12)])
+def test_older_instruction_sets(march, tile):
+    # the same source for AVX2 and for plain SSE2 machines (8- and 4-float vectors)
+    assert platform.machine() in ("x86_64", "AMD64"), "this suite runs on x86-64"
+    lib = ctypes.CDLL(str(native._build(march)))
+    assert lib.jaxnlp_packed_tile_width() == tile
+    target = f"jaxnlp_packed_matmul_{march.replace('-', '_')}"
+    jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(lib.JaxnlpPackedMatmul), platform="cpu")
+    _check_products(lambda x, p, n: native.packed_matmul(x, p, n, target=target), tile)
+
+
+def test_mismatched_packed_kernel_is_an_error():
+    x = jnp.ones((2, 16), jnp.float32)
+    wrong_k = native.pack(np.ones((8, 48), np.float32))
+    with pytest.raises(Exception, match="do not match a packed kernel"):
+        jax.block_until_ready(native.packed_matmul(x, wrong_k, 48))
+    with pytest.raises(Exception, match="do not match a packed kernel"):       # more columns than the tiles hold
+        jax.block_until_ready(native.packed_matmul(x, native.pack(np.ones((16, 48), np.float32)), 49))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("native")
+    out = {}
+    lm = make_lm("gpt2")
+    lm.save_pretrained(root / "gpt2")
+    out["gpt2"] = jaxnlp.load_model(root / "gpt2", task="causal-lm")
+    # drawn as tests/generation/test_generate_seq2seq.py draws them, so that rows differ
+    for name, case, kwargs, head in (("bart", "bart-untied", dict(init_std=0.2, scale_embedding=False), 5.0),
+                                     ("t5", "t5-v1_1", dict(num_decoder_layers=2, initializer_factor=0.7), 3.0)):
+        hf = make_seq2seq(case, seed=7, **kwargs)
+        with torch.no_grad():
+            hf.lm_head.weight.mul_(head)
+        hf.save_pretrained(root / name)
+        out[name] = jaxnlp.load_model(root / name, task="seq2seq-lm")
+    return out
+
+
+@pytest.fixture()
+def switch():
+    was = native.enabled()
+    yield native.enable
+    native.enable(was)
+
+
+CASES = [dict(), dict(num_beams=3), dict(do_sample=True, top_k=5)]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "bart", "t5"])
+def test_generate_is_the_same_with_the_kernel(tiny, switch, name):
+    model = tiny[name]
+    rng = np.random.default_rng(1)
+    ids = rng.integers(3, 40, (3, 6))
+    kw = dict(max_new_tokens=8, min_new_tokens=8)
+    if name == "t5":
+        kw["decoder_start_token_id"] = 0
+    for options in CASES:
+        outs = {}
+        for on in (False, True):
+            switch(on)
+            outs[on] = jaxnlp.generate(model, ids, rng=jax.random.PRNGKey(3), return_scores=True, **kw, **options)
+        np.testing.assert_array_equal(outs[True][0], outs[False][0])
+        np.testing.assert_allclose(outs[True][1], outs[False][1], rtol=1e-5, atol=1e-5)
+        assert len({tuple(r) for r in outs[True][0][:, -8:]}) > 1       # rows differ: not a degenerate model
+    packed = model.__dict__["_native_packed"][1]
+    # the decoder's products, not the encoder's (seq2seq) nor the cross-attention keys/values (computed once)
+    assert packed and all(not k.startswith("encoder") for k in packed)
+    assert not any(k.endswith(("encoder_attn/key", "encoder_attn/value", "cross_attn/key", "cross_attn/value"))
+                   for k in packed), sorted(packed)
+    assert any(k.endswith(("fc1", "c_fc", "ff/wi_0")) for k in packed), sorted(packed)
+    for key, p in packed.items():
+        assert p.ndim == 3 and p.shape[2] == native.tile_width(), key
+
+
+def test_packed_copy_is_kept_per_params(tiny, switch):
+    switch(True)
+    model = tiny["gpt2"]
+    ids = np.array([[5, 6, 7]])
+    jaxnlp.generate(model, ids, max_new_tokens=2)
+    first = model.__dict__["_native_packed"]
+    jaxnlp.generate(model, ids, max_new_tokens=2)
+    assert model.__dict__["_native_packed"] is first              # built once
+    old = model.params
+    try:
+        model.params = jax.tree_util.tree_map(lambda a: a * 1.0, old)   # new params object: packed again
+        jaxnlp.generate(model, ids, max_new_tokens=2)
+        assert model.__dict__["_native_packed"][0] is model.params
+    finally:
+        model.params = old
+
+
+def test_xla_dot_where_the_kernel_does_not_apply(tiny, switch, tmp_path):
+    model = tiny["gpt2"]
+    switch(False)
+    assert native.status().startswith("off") and native.kernels_for(model, lambda rec: None) is None
+    switch(True)
+
+    class Sharded:
+        mesh = object()
+        params = model.params
+    assert native.kernels_for(Sharded(), lambda rec: pytest.fail("traced")) is None
+    bf16 = jaxnlp.load_model(model.model_dir, task="causal-lm", param_dtype="bfloat16")
+    jaxnlp.generate(bf16, np.array([[5, 6, 7]]), max_new_tokens=2)
+    assert bf16.__dict__["_native_packed"][1] is None            # only float32 kernels are packed
+
+
+@pytest.fixture()
+def fresh_state(monkeypatch, tmp_path):
+    """An empty build state and cache directory (the registered target stays)."""
+    saved = dict(native._state)
+    native._state.clear()
+    monkeypatch.setenv("JAXNLP_CACHE_DIR", str(tmp_path))
+    yield
+    native._state.clear()
+    native._state.update(saved)
+
+
+@pytest.mark.parametrize("how", ["no compiler", "build error"])
+def test_unavailable_kernel_falls_back(tiny, switch, fresh_state, monkeypatch, tmp_path, how):
+    switch(True)
+    if how == "no compiler":
+        monkeypatch.setattr(native, "_compiler", lambda: None)
+        reason = "no C++ compiler"
+    else:
+        bad = tmp_path / "bad.cc"
+        bad.write_text("this is not C++\n")
+        monkeypatch.setattr(native, "SOURCE", bad)
+        reason = "failed"
+    assert not native.usable()
+    assert native.status().startswith("unavailable (RuntimeError") and reason in native.status()
+    model = tiny["bart"]
+    held = model.__dict__.pop("_native_packed", None)
+    try:
+        out = jaxnlp.generate(model, np.array([[5, 6, 7, 8]]), max_new_tokens=4, min_new_tokens=4)
+        assert model.__dict__.get("_native_packed") is None
+        with pytest.raises(RuntimeError, match="unavailable"):
+            native.tile_width()
+    finally:
+        if held is not None:
+            model.__dict__["_native_packed"] = held
+    assert out.shape == (1, 5)
