@@ -92,7 +92,9 @@ def worker(spec: dict) -> None:
         fn()
         fn()
         out[case] = dict(ms=min(time_calls(fn, 5)) * 1e3, tokens=fn().tolist())
-    print(json.dumps({"jaxnlp": str(Path(jaxnlp.__file__).resolve()), "cases": out}))
+    held = model.__dict__.get("_native_packed")          # jaxnlp.native's pre-arranged copy, if any
+    packed_mb = sum(a.nbytes for a in held[1].values()) / 1e6 if held and held[1] else 0.0
+    print(json.dumps({"jaxnlp": str(Path(jaxnlp.__file__).resolve()), "cases": out, "packed_mb": packed_mb}))
 
 
 def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MODELS,
@@ -102,7 +104,7 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
     print(f"generate with {switch} {labels[0]} / {labels[1]}, 32-token prompt/source, 32 new tokens "
           f"(ms, best of 5 calls per process, best of {rounds} alternating processes per setting)")
     for name in models:
-        best, tokens = {}, {}
+        best, tokens, packed = {}, {}, {}
         for _ in range(rounds):
             for on in (False, True):
                 spec = dict(model=name, ckpt_dir=ckpt_dir, switch=switch, on=on, cases=cases)
@@ -121,11 +123,15 @@ def compare(switch: str, cases: list[str], ckpt_dir: str, rounds: int, models=MO
                 for case, r in got["cases"].items():
                     best[on, case] = min(best.get((on, case), float("inf")), r["ms"])
                     tokens.setdefault(case, set()).add(json.dumps(r["tokens"]))
+                packed[on] = got.get("packed_mb", 0.0)
         for case in cases:
             off, on = best[False, case], best[True, case]
             same = "same tokens" if len(tokens[case]) == 1 else "TOKENS DIFFER"
             print(f"  {name:10} {case:9} {labels[0]} {off:7.1f}  {labels[1]} {on:7.1f}  ({off / on:.2f}x, {same})",
                   flush=True)
+        if any(packed.values()):
+            print(f"  {name:10} jaxnlp.native's pre-arranged kernels: {labels[0]} {packed[False]:.0f} MB, "
+                  f"{labels[1]} {packed[True]:.0f} MB", flush=True)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ distinct weight pairs, far more than the CPU's caches hold) three ways:
   xla       jax.jit of the chain (what jaxnlp runs: XLA's CPU dot);
   standard  bench/native/small_gemm.c on the same row-major [K, N] kernels;
   packed    the same C kernel on weights pre-arranged [N / 48, K, 48], each
-            48-column tile contiguous (a layout jaxnlp does not store).
+            48-column tile contiguous (what jaxnlp.native keeps a copy in).
             K and F: multiples of 16.
 
 The C file is compiled here with `cc -O3 -march=native -fopenmp` (a C

@@ -77,8 +77,11 @@ def tiny(tmp_path_factory):
     lm.save_pretrained(root / "gpt2")
     out["gpt2"] = jaxnlp.load_model(root / "gpt2", task="causal-lm")
     # drawn as tests/generation/test_generate_seq2seq.py draws them, so that rows differ
+    # (and "bart-tied" / "t5-tied": their LM heads are the token embeddings, jaxnlp.native.tied_head)
     for name, case, kwargs, head in (("bart", "bart-untied", dict(init_std=0.2, scale_embedding=False), 5.0),
-                                     ("t5", "t5-v1_1", dict(num_decoder_layers=2, initializer_factor=0.7), 3.0)):
+                                     ("t5", "t5-v1_1", dict(num_decoder_layers=2, initializer_factor=0.7), 3.0),
+                                     ("bart-tied", "bart", dict(init_std=0.2, scale_embedding=False), 5.0),
+                                     ("t5-tied", "t5", dict(num_decoder_layers=2, initializer_factor=8.0), 3.0)):
         hf = make_seq2seq(case, seed=7, **kwargs)
         with torch.no_grad():
             hf.lm_head.weight.mul_(head)
@@ -97,13 +100,13 @@ def switch():
 CASES = [dict(), dict(num_beams=3), dict(do_sample=True, top_k=5)]
 
 
-@pytest.mark.parametrize("name", ["gpt2", "bart", "t5"])
+@pytest.mark.parametrize("name", ["gpt2", "bart", "t5", "bart-tied", "t5-tied"])
 def test_generate_is_the_same_with_the_kernel(tiny, switch, name):
     model = tiny[name]
     rng = np.random.default_rng(1)
     ids = rng.integers(3, 40, (3, 6))
     kw = dict(max_new_tokens=8, min_new_tokens=8)
-    if name == "t5":
+    if name.startswith("t5"):
         kw["decoder_start_token_id"] = 0
     for options in CASES:
         outs = {}
@@ -118,9 +121,14 @@ def test_generate_is_the_same_with_the_kernel(tiny, switch, name):
     assert packed and all(not k.startswith("encoder") for k in packed)
     assert not any(k.endswith(("encoder_attn/key", "encoder_attn/value", "cross_attn/key", "cross_attn/value"))
                    for k in packed), sorted(packed)
-    assert any(k.endswith(("fc1", "c_fc", "ff/wi_0")) for k in packed), sorted(packed)
+    assert any(k.endswith(("fc1", "c_fc", "ff/wi_0", "ff/wi")) for k in packed), sorted(packed)
+    heads = [k for k in packed if k.endswith(native.HEAD)]
+    assert len(heads) == (1 if name.endswith("-tied") else 0), sorted(packed)      # untied heads are Dense
     for key, p in packed.items():
         assert p.ndim == 3 and p.shape[2] == native.tile_width(), key
+    if heads:                                   # the table transposed: [D, V] in tiles of V
+        vocab = model.config.get("vocab_size")
+        assert packed[heads[0]].shape[0] == -(-vocab // native.tile_width())
 
 
 def test_packed_copy_is_kept_per_params(tiny, switch):

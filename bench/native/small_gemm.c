@@ -7,7 +7,7 @@
  *             column tiles, so each of its KB rows is read front to back;
  *   packed:   W pre-arranged as [N / NT, K, NT] (the last tile as wide as
  *             what is left), each column tile contiguous
- *             (a layout jaxnlp does not store: the probe shows what it buys).
+ *             (the layout jaxnlp.native keeps a copy of the decoder in).
  * The accumulators of an 8-row x NT-column tile (NT = 48; a last tile of 16
  * or 32 columns where N is not a multiple of 48) stay in registers.
  * The chain is the feed-forward of L layers: h = x @ W1 [K, F], x = h @ W2 [F, K]. */

@@ -20,6 +20,11 @@ Many devices. When the model's parameters are sharded (`model.mesh`, from
 "data" and heads over "model" (`constrain_cache`) after the prefill and at
 every step, so the same while_loop runs as one SPMD program. The mesh is a
 static argument: without one the program is traced exactly as before.
+
+CPU. Where `jaxnlp.native` is usable, the program takes a `packed` argument:
+pre-arranged copies of the Dense kernels a decoding step uses (found by
+tracing the program once abstractly, built once per model), and inside the
+step those Dense calls run the native kernel instead of XLA's dot.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ its first `generate`); `JAXNLP_CPU_KERNELS=0` is the way to avoid it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import hashlib
 import math
@@ -163,10 +165,17 @@ def packed_matmul(x, packed, n: int, target: str = TARGET):
     return y.reshape(*lead, n)
 
 
+# The packed kernels (or a Recorder) of the decoding step being traced, for
+# `tied_head`: the tied LM heads are a function of an Embed, not a Dense call.
+_active = contextvars.ContextVar("jaxnlp_native_packed", default=None)
+HEAD = ":attend"        # key suffix of a tied head: the embedding table, transposed and packed
+
+
 class Recorder:
     """Stands in for the packed kernels while a program is traced abstractly:
     collects the Dense modules a decoding step calls with <= MAX_ROWS
-    float32 rows (their paths, "decoder/layers_0/fc1")."""
+    float32 rows (their paths, "decoder/layers_0/fc1") and the embeddings
+    whose tied head it computes ("transformer/wte:attend")."""
 
     def __init__(self):
         self.keys: set[str] = set()
@@ -183,10 +192,28 @@ def _eligible(module, x) -> bool:
     return kernel is not None and kernel.ndim == 2 and kernel.dtype == jnp.float32
 
 
+def tied_head(embed, x):
+    """Inside `dense_kernels`: the tied LM head x @ embed.embedding^T on the
+    packed copy of the table, or None (then the caller computes it)."""
+    packed = _active.get()
+    if packed is None or embed.dtype not in (None, jnp.float32) or getattr(x, "dtype", None) != jnp.float32:
+        return None
+    table = embed.embedding
+    if table.dtype != jnp.float32 or table.ndim != 2 or math.prod(x.shape[:-1]) > MAX_ROWS:
+        return None
+    key = "/".join(embed.path) + HEAD
+    if isinstance(packed, Recorder):
+        packed.keys.add(key)
+        return None
+    return packed_matmul(x, packed[key], table.shape[0]) if key in packed else None
+
+
+@contextlib.contextmanager
 def dense_kernels(packed):
     """Context manager for tracing a decoding step: Dense calls whose path is
     in `packed` (a dict, or a Recorder to collect paths) run the native kernel
-    on the packed copy instead of XLA's dot; every other call is untouched."""
+    on the packed copy instead of XLA's dot, and so do tied heads
+    (`tied_head`); every other call is untouched."""
     import flax.linen as nn
 
     def intercept(next_fun, args, kwargs, context):
@@ -202,7 +229,12 @@ def dense_kernels(packed):
                 return y
         return next_fun(*args, **kwargs)
 
-    return nn.intercept_methods(intercept)
+    token = _active.set(packed)
+    try:
+        with nn.intercept_methods(intercept):
+            yield
+    finally:
+        _active.reset(token)
 
 
 def kernels_for(model, trace) -> dict | None:
@@ -220,6 +252,11 @@ def kernels_for(model, trace) -> dict | None:
     recorder = Recorder()
     trace(recorder)
     flat = flatten_dict(model.params)
-    packed = {key: pack(flat[(*key.split("/"), "kernel")]) for key in sorted(recorder.keys)} or None
+    def source(key):
+        if key.endswith(HEAD):
+            return np.asarray(flat[(*key[:-len(HEAD)].split("/"), "embedding")]).T
+        return flat[(*key.split("/"), "kernel")]
+
+    packed = {key: pack(source(key)) for key in sorted(recorder.keys)} or None
     model.__dict__["_native_packed"] = (model.params, packed)
     return packed

@@ -11,6 +11,7 @@ import flax.linen as nn
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from jaxnlp import native
 from jaxnlp.nn.norms import layer_norm
 
 Dtype = Any
@@ -31,7 +32,11 @@ def tied_logits(embed: nn.Embed, x):
     bench/README.md). The optimization barrier keeps XLA from folding the
     transpose back into the other operand order and from fusing the
     vocabulary-wide reductions that follow (log_softmax) into the product.
-    Same values up to float32 summation order."""
+    Same values up to float32 summation order. Inside a decoding step where
+    jaxnlp.native holds a packed copy of the table, that kernel computes it."""
+    native_out = native.tied_head(embed, x)
+    if native_out is not None:
+        return native_out
     query, table = promote_dtype(x, embed.embedding, dtype=embed.dtype)
     rows = math.prod(query.shape[:-1])
     if rows > VOCAB_MAJOR_MAX_ROWS or jax.default_backend() != "cpu":
