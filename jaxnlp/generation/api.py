@@ -29,7 +29,6 @@ step those Dense calls run the native kernel instead of XLA's dot.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
@@ -257,12 +256,6 @@ def _place(arrays, dynamic, rng, mesh):
     return (*shard_batch(tuple(arrays), mesh), *replicate((dynamic, rng), mesh))
 
 
-def _step_kernels(packed):
-    """While a decoding step is traced: the native CPU kernel for its Dense
-    products when `packed` holds their pre-arranged copies (jaxnlp.native)."""
-    return contextlib.nullcontext() if packed is None else native.dense_kernels(packed)
-
-
 @functools.partial(jax.jit, static_argnames=("module", "config", "mesh", "debug"))
 def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module, config, mesh=None, debug=False,
              packed=None):
@@ -285,7 +278,7 @@ def _program(params, model_ids, model_mask, search_ids, dynamic, rng, *, module,
         # `tokens` sit at buffer column / cache slot `step`
         cache = constrain_cache(cache, mesh)
         pos = (step - cache["offset"])[:, None]
-        with _step_kernels(packed):
+        with native.dense_kernels(packed):
             logits, kv = apply(tokens[:, None], cache["kv"], step, cache["mask"], pos)
         return logits[:, -1], constrain_cache({**cache, "kv": kv}, mesh)
 
@@ -356,7 +349,7 @@ def _seq2seq_program(params, src, src_mask, dynamic, rng, *, module, config, sta
     def step_fn(tokens, cache, step):
         # the decoder has no padding: every slot is real, positions are slots
         rows = tokens.shape[0]                   # batch, or batch * beams
-        with _step_kernels(packed):
+        with native.dense_kernels(packed):
             logits, cache = module.apply(variables, tokens[:, None], constrain_cache(cache, mesh), step,
                                          jnp.ones((rows, total), jnp.int32), jnp.full((rows, 1), step, jnp.int32),
                                          method="decode")

@@ -33,9 +33,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.traverse_util import flatten_dict
 
 SOURCE = Path(__file__).resolve().parent / "packed_matmul.cc"
 TARGET = "jaxnlp_packed_matmul"
@@ -181,31 +183,24 @@ class Recorder:
         self.keys: set[str] = set()
 
 
-def _eligible(module, x) -> bool:
-    import flax.linen as nn
-
-    if not isinstance(module, nn.Dense) or module.dtype not in (None, jnp.float32):
-        return False
-    if getattr(x, "dtype", None) != jnp.float32 or x.ndim < 2 or math.prod(x.shape[:-1]) > MAX_ROWS:
-        return False
-    kernel = module.get_variable("params", "kernel")
-    return kernel is not None and kernel.ndim == 2 and kernel.dtype == jnp.float32
+def _fits(compute_dtype, x, weight) -> bool:
+    """A product the kernel takes: float32 throughout, at most MAX_ROWS rows."""
+    return (compute_dtype in (None, jnp.float32) and getattr(x, "dtype", None) == jnp.float32
+            and x.ndim >= 2 and math.prod(x.shape[:-1]) <= MAX_ROWS
+            and weight is not None and weight.ndim == 2 and weight.dtype == jnp.float32)
 
 
 def tied_head(embed, x):
     """Inside `dense_kernels`: the tied LM head x @ embed.embedding^T on the
     packed copy of the table, or None (then the caller computes it)."""
     packed = _active.get()
-    if packed is None or embed.dtype not in (None, jnp.float32) or getattr(x, "dtype", None) != jnp.float32:
-        return None
-    table = embed.embedding
-    if table.dtype != jnp.float32 or table.ndim != 2 or math.prod(x.shape[:-1]) > MAX_ROWS:
+    if packed is None or not _fits(embed.dtype, x, embed.embedding):
         return None
     key = "/".join(embed.path) + HEAD
     if isinstance(packed, Recorder):
         packed.keys.add(key)
         return None
-    return packed_matmul(x, packed[key], table.shape[0]) if key in packed else None
+    return packed_matmul(x, packed[key], embed.embedding.shape[0]) if key in packed else None
 
 
 @contextlib.contextmanager
@@ -213,12 +208,16 @@ def dense_kernels(packed):
     """Context manager for tracing a decoding step: Dense calls whose path is
     in `packed` (a dict, or a Recorder to collect paths) run the native kernel
     on the packed copy instead of XLA's dot, and so do tied heads
-    (`tied_head`); every other call is untouched."""
-    import flax.linen as nn
+    (`tied_head`); every other call is untouched. `packed=None`: nothing
+    changes."""
+    if packed is None:
+        yield
+        return
 
     def intercept(next_fun, args, kwargs, context):
         module = context.module
-        if context.method_name == "__call__" and args and not kwargs and _eligible(module, args[0]):
+        if (context.method_name == "__call__" and isinstance(module, nn.Dense) and args and not kwargs
+                and _fits(module.dtype, args[0], module.get_variable("params", "kernel"))):
             key = "/".join(module.path)
             if isinstance(packed, Recorder):
                 packed.keys.add(key)
@@ -247,11 +246,10 @@ def kernels_for(model, trace) -> dict | None:
     held = model.__dict__.get("_native_packed")
     if held is not None and held[0] is model.params:
         return held[1]
-    from flax.traverse_util import flatten_dict
-
     recorder = Recorder()
     trace(recorder)
     flat = flatten_dict(model.params)
+
     def source(key):
         if key.endswith(HEAD):
             return np.asarray(flat[(*key[:-len(HEAD)].split("/"), "embedding")]).T

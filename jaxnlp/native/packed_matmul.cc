@@ -7,7 +7,7 @@
 //
 // Built at first use by jaxnlp/native/__init__.py (c++ -O3 -march=native) and
 // called through jax.ffi; TW = 3 vectors of the widest float vector the build
-// target has (48 with AVX-512, 24 with AVX2).
+// target has (48 with AVX-512, 24 with AVX2, 12 with SSE2).
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
