@@ -93,7 +93,7 @@ def worker(spec: dict) -> None:
         fn()
         out[case] = dict(ms=min(time_calls(fn, 5)) * 1e3, tokens=fn().tolist())
     held = model.__dict__.get("_native_packed")          # jaxnlp.native's pre-arranged copy, if any
-    packed_mb = sum(a.nbytes for a in held[1].values()) / 1e6 if held and held[1] else 0.0
+    packed_mb = held.nbytes() / 1e6 if held is not None else 0.0
     print(json.dumps({"jaxnlp": str(Path(jaxnlp.__file__).resolve()), "cases": out, "packed_mb": packed_mb}))
 
 

@@ -1,11 +1,14 @@
-"""jaxnlp.native: the CPU decoding kernel on pre-arranged weights.
+"""jaxnlp.native: the CPU kernel on pre-arranged weights.
 
 The kernel's products are checked against float64 numpy (every build this
 machine can run: -march=native and two older x86-64 levels, whose vector
 widths differ); `generate` is checked to give the same tokens with it as
 with XLA's dot (the parity tests under tests/generation compare those
-tokens with transformers, and run with the kernel on, its default); and
-every way it can be unavailable falls back to XLA's dot with a reason."""
+tokens with transformers, and run with the kernel on, its default); small
+forward calls are checked against transformers and against XLA's dot (the
+model parity tests under tests/models run with it too: their inputs are
+under MAX_ROWS rows); and every way it can be unavailable falls
+back to XLA's dot with a reason."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import torch
 
 import jaxnlp
 from jaxnlp import native
+from support.tiny import make_model, padded_batch, rel_error, save_safetensors, torch_outputs
 from support.tiny_lm import make_lm
 from support.tiny_seq2seq import make_seq2seq
 
@@ -92,7 +96,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture()
 def switch():
-    was = native.enabled()
+    was = native._enabled
     yield native.enable
     native.enable(was)
 
@@ -116,9 +120,10 @@ def test_generate_is_the_same_with_the_kernel(tiny, switch, name):
         np.testing.assert_array_equal(outs[True][0], outs[False][0])
         np.testing.assert_allclose(outs[True][1], outs[False][1], rtol=1e-5, atol=1e-5)
         assert len({tuple(r) for r in outs[True][0][:, -8:]}) > 1       # rows differ: not a degenerate model
-    packed = model.__dict__["_native_packed"][1]
+    held = model.__dict__["_native_packed"]
+    packed = {k: held.arrays[k] for sig, keys in held.keys.items() if sig[0] != "forward" for k in keys}
     # the decoder's products, not the encoder's (seq2seq) nor the cross-attention keys/values (computed once)
-    assert packed and all(not k.startswith("encoder") for k in packed)
+    assert packed and not any("encoder" in k.split("/") for k in packed), sorted(packed)
     assert not any(k.endswith(("encoder_attn/key", "encoder_attn/value", "cross_attn/key", "cross_attn/value"))
                    for k in packed), sorted(packed)
     assert any(k.endswith(("fc1", "c_fc", "ff/wi_0", "ff/wi")) for k in packed), sorted(packed)
@@ -137,13 +142,15 @@ def test_packed_copy_is_kept_per_params(tiny, switch):
     ids = np.array([[5, 6, 7]])
     jaxnlp.generate(model, ids, max_new_tokens=2)
     first = model.__dict__["_native_packed"]
+    arrays = dict(first.arrays)
     jaxnlp.generate(model, ids, max_new_tokens=2)
     assert model.__dict__["_native_packed"] is first              # built once
+    assert all(first.arrays[k] is v for k, v in arrays.items())
     old = model.params
     try:
         model.params = jax.tree_util.tree_map(lambda a: a * 1.0, old)   # new params object: packed again
         jaxnlp.generate(model, ids, max_new_tokens=2)
-        assert model.__dict__["_native_packed"][0] is model.params
+        assert model.__dict__["_native_packed"].params is model.params
     finally:
         model.params = old
 
@@ -160,7 +167,9 @@ def test_xla_dot_where_the_kernel_does_not_apply(tiny, switch, tmp_path):
     assert native.kernels_for(Sharded(), lambda rec: pytest.fail("traced")) is None
     bf16 = jaxnlp.load_model(model.model_dir, task="causal-lm", param_dtype="bfloat16")
     jaxnlp.generate(bf16, np.array([[5, 6, 7]]), max_new_tokens=2)
-    assert bf16.__dict__["_native_packed"][1] is None            # only float32 kernels are packed
+    assert bf16.__dict__["_native_packed"].arrays == {}          # only float32 kernels are packed
+    bf16(np.array([[5, 6, 7]]))
+    assert bf16.__dict__["_native_packed"].arrays == {}
 
 
 @pytest.fixture()
@@ -198,3 +207,82 @@ def test_unavailable_kernel_falls_back(tiny, switch, fresh_state, monkeypatch, t
         if held is not None:
             model.__dict__["_native_packed"] = held
     assert out.shape == (1, 5)
+
+
+# ---- forward calls of at most MAX_ROWS rows (Model.__call__, so every pipeline) ----
+
+def _forward_keys(model) -> list[str]:
+    held = model.__dict__.get("_native_packed")
+    return [] if held is None else sorted({k for sig, keys in held.keys.items() if sig[0] == "forward" for k in keys})
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("native-forward")
+    out = {}
+    for model_type, task in (("bert", "sequence-classification"), ("distilbert", "question-answering"),
+                             ("roberta", "masked-lm")):
+        hf = make_model(model_type, task)
+        save_safetensors(hf, root / model_type)
+        out[model_type] = (hf, task, jaxnlp.load_model(root / model_type, task=task))
+    return out
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta"])
+def test_small_forward_runs_the_kernel_and_matches_transformers(encoders, switch, model_type):
+    hf, task, model = encoders[model_type]
+    batch = padded_batch(model_type)           # 3 x 11 = 33 rows
+    switch(True)
+    ours = model(**batch)
+    keys = _forward_keys(model)
+    # both layers' attention and feed-forward products, and the task head
+    assert len([k for k in keys if "layer" in k]) >= 12, keys
+    if model_type == "roberta":                # the MLM decoder is tied to the word embeddings
+        assert any(k.endswith(native.HEAD) for k in keys), keys
+    ref = torch_outputs(hf, task, batch)
+    switch(False)
+    xla = model(**batch)
+    for a, b, r in zip(*(o if isinstance(o, tuple) else (o,) for o in (ours, xla, ref))):
+        assert rel_error(a, r) < 1e-5
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5 * float(np.max(np.abs(r))))
+
+
+def test_seq2seq_forward_runs_the_kernel_in_encoder_and_decoder(tiny, switch):
+    model = tiny["bart"]
+    rng = np.random.default_rng(2)
+    src, tgt = rng.integers(3, 40, (2, 9)), rng.integers(3, 40, (2, 5))
+    switch(True)
+    ours = model(src, decoder_input_ids=tgt)
+    keys = _forward_keys(model)
+    assert any("encoder" in k.split("/") for k in keys) and any("decoder" in k.split("/") for k in keys), keys
+    switch(False)
+    want = model(src, decoder_input_ids=tgt)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(want), rtol=1e-5,
+                               atol=1e-5 * float(np.max(np.abs(want))))
+
+
+def test_forward_row_limit(encoders, switch, monkeypatch):
+    _, _, model = encoders["bert"]
+    model.__dict__.pop("_native_packed", None)
+    switch(True)
+    monkeypatch.setattr(native, "MAX_ROWS", 20)
+    batch = padded_batch("bert")
+    model(**batch)                                         # 33 rows: XLA's dot, nothing packed or recorded
+    assert _forward_keys(model) == []
+    model(batch["input_ids"][:1])                            # 11 rows: the kernel
+    assert _forward_keys(model)
+
+
+def test_decode_only_mode(tiny, switch, monkeypatch):
+    model = tiny["gpt2"]
+    model.__dict__.pop("_native_packed", None)
+    switch("decode")
+    assert "decoding steps only" in native.status() and native.usable() and not native.usable(forward=True)
+    model(np.array([[5, 6, 7]]))
+    assert _forward_keys(model) == []
+    jaxnlp.generate(model, np.array([[5, 6, 7]]), max_new_tokens=2)
+    assert model.__dict__["_native_packed"].arrays           # decoding steps still use it
+    with pytest.raises(ValueError, match="not True, False or 'decode'"):
+        native.enable("sometimes")
+    for value, mode in (("0", "off"), ("off", "off"), ("1", "all"), ("decode", "decode"), ("", "all")):
+        assert native._mode(value) == mode

@@ -233,7 +233,7 @@ def generate(model, input_ids, attention_mask=None, generation_config=None, rng=
     args = (model.params, *_place((model_ids, model_mask, search_ids), dynamic, rng, mesh))
     kw = dict(module=model.module, config=static, mesh=mesh)
     packed = native.kernels_for(model, lambda rec: jax.eval_shape(
-        lambda *a: _program.__wrapped__(*a, packed=rec, **kw), *args))
+        lambda *a: _program.__wrapped__(*a, packed=rec, **kw), *args), _signature("causal", static, args))
     run = _program if not debug else functools.partial(_program.__wrapped__, debug=True)
     sequences, scores, length = run(*args, packed=packed, **kw)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)
@@ -254,6 +254,13 @@ def _place(arrays, dynamic, rng, mesh):
     if mesh is None:
         return (*(jnp.asarray(a) for a in arrays), dynamic, rng)
     return (*shard_batch(tuple(arrays), mesh), *replicate((dynamic, rng), mesh))
+
+
+def _signature(kind: str, static, args) -> tuple:
+    """What fixes the Dense calls a generate program makes (its static
+    config and its inputs' shapes, not the params): jaxnlp.native records
+    them once per signature."""
+    return kind, static, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args[1:]))
 
 
 @functools.partial(jax.jit, static_argnames=("module", "config", "mesh", "debug"))
@@ -325,7 +332,7 @@ def _generate_seq2seq(model, ids, mask, config, rng, return_scores, debug):
     args = (model.params, *_place((src, src_mask), dynamic, rng, mesh))
     kw = dict(module=model.module, config=static, start=int(start), mesh=mesh)
     packed = native.kernels_for(model, lambda rec: jax.eval_shape(
-        lambda *a: _seq2seq_program.__wrapped__(*a, packed=rec, **kw), *args))
+        lambda *a: _seq2seq_program.__wrapped__(*a, packed=rec, **kw), *args), _signature("seq2seq", static, args))
     run = _seq2seq_program if not debug else functools.partial(_seq2seq_program.__wrapped__, debug=True)
     sequences, scores, length = run(*args, packed=packed, **kw)
     rows = batch * (config.num_return_sequences if (config.num_beams > 1 or config.do_sample) else 1)

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnlp import native
 from jaxnlp.errors import CheckpointError, InputTooLongError
 from jaxnlp.models.conversion import convert_state_dict
 from jaxnlp.models.registry import Architecture, check_task, get_architecture
@@ -57,6 +58,24 @@ class Model:
     def _forward(self):
         return jax.jit(lambda params, inputs: self.module.apply({"params": params}, **inputs))
 
+    def _apply_native(self, params, packed, inputs):
+        with native.dense_kernels(packed):
+            return self.module.apply({"params": params}, **inputs)
+
+    @functools.cached_property
+    def _native_forward(self):
+        return jax.jit(self._apply_native)
+
+    def _packed_for(self, inputs: dict):
+        """jaxnlp.native's packed kernels for a forward call of at most
+        MAX_ROWS rows (batch x positions) on CPU, or None."""
+        rows = min(int(np.prod(inputs[k].shape)) for k in ("input_ids", "decoder_input_ids") if k in inputs)
+        if rows > native.MAX_ROWS or not native.usable(forward=True):
+            return None
+        signature = ("forward", tuple(sorted((k, v.shape) for k, v in inputs.items())))
+        return native.kernels_for(self, lambda rec: jax.eval_shape(
+            lambda p, i: self._apply_native(p, rec, i), self.params, inputs), signature, forward=True)
+
     @property
     def max_positions(self) -> int | None:
         """The longest input the model takes (None: no limit)."""
@@ -102,6 +121,9 @@ class Model:
             else:
                 _check_ids(token_type_ids, "token_type_ids", types)
         if self.mesh is None:
+            packed = self._packed_for(inputs)
+            if packed is not None:
+                return self._native_forward(self.params, packed, inputs)
             return self._forward(self.params, inputs)
         return self._sharded_forward(inputs, batch)
 

@@ -1,8 +1,19 @@
-"""An optional native kernel for decoding on CPU: matrix products of a few
-rows (decoding steps: batch x beams <= MAX_ROWS) against weights stored a
-second time, pre-arranged in column tiles that stream from memory front to
-back (packed_matmul.cc, called through `jax.ffi`; bench/README.md, "what a
-hand-written kernel would buy", has the measurements behind it).
+"""An optional native kernel for CPU: matrix products of a few rows against
+weights stored a second time, pre-arranged in column tiles that stream from
+memory front to back (packed_matmul.cc, called through `jax.ffi`;
+bench/README.md, "what a hand-written kernel would buy", has the
+measurements behind it). Two places use it:
+
+- decoding steps of `generate` (batch x beams <= MAX_ROWS rows): the
+  decoder's Dense calls and tied LM heads;
+- a model's forward call (`Model.__call__`, so every pipeline) of at most
+  MAX_ROWS rows (batch x positions): every Dense call and tied head.
+
+Up to MAX_ROWS rows the kernel's products are faster than XLA's dot (2.5x at
+8 rows, where XLA reads the weights in pieces; 1.13x at 128, where XLA
+reaches 87% of the matmul peak and the kernel 98%); from 512 rows on they
+are level (bench/native_rows.py, bench/README.md). Above MAX_ROWS, and for
+the prefill and the encoder inside `generate`, XLA's dot runs.
 
 It is built at first use with the machine's C++ compiler (`$CXX`, else c++,
 g++ or clang++; `-O3 -march=native`) into a cache directory
@@ -13,9 +24,11 @@ sharded over a mesh or stored in another dtype than float32, and with
 `JAXNLP_CPU_KERNELS=0` (or `enable(False)`) nothing changes: XLA's dot runs
 as before, and `status()` says why.
 
-Cost: each model that generates on CPU keeps a packed copy of the Dense
-kernels its decoding step uses (about the decoder's weights again, built at
-its first `generate`); `JAXNLP_CPU_KERNELS=0` is the way to avoid it.
+Cost: a model keeps a packed copy of the kernels these calls use (built at
+the first call that needs them: for a forward call of <= MAX_ROWS rows
+about all its Dense weights again, for `generate` the decoder's).
+`JAXNLP_CPU_KERNELS=decode` (or `enable("decode")`) keeps the kernel for
+decoding steps only; `JAXNLP_CPU_KERNELS=0` avoids every copy.
 """
 
 from __future__ import annotations
@@ -41,21 +54,38 @@ from flax.traverse_util import flatten_dict
 
 SOURCE = Path(__file__).resolve().parent / "packed_matmul.cc"
 TARGET = "jaxnlp_packed_matmul"
-MAX_ROWS = 32            # decoding rows (batch x beams) up to which the kernel replaces XLA's dot
+MAX_ROWS = 256           # rows (batch x beams, batch x positions) up to which the kernel replaces XLA's dot
 
 _lock = threading.Lock()
 _state: dict = {}        # "tile": int once built and registered, or "error": str
-_enabled = os.environ.get("JAXNLP_CPU_KERNELS", "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def enable(on: bool = True) -> None:
-    """Turn the native decoding kernel on or off for later `generate` calls."""
+def _mode(value) -> str:
+    """"all" (decoding steps and small forward calls), "decode" or "off"."""
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("decode", "decoding"):
+            return "decode"
+        return "off" if v in ("0", "false", "off", "no") else "all"
+    return "all" if value else "off"
+
+
+_enabled = _mode(os.environ.get("JAXNLP_CPU_KERNELS", "1"))
+
+
+def enable(on: bool | str = True) -> None:
+    """Turn the native kernel on (True), off (False) or on for decoding
+    steps only ("decode"), for later calls."""
     global _enabled
-    _enabled = bool(on)
+    if isinstance(on, str) and on.strip().lower() not in ("0", "1", "false", "true", "off", "on", "no", "yes",
+                                                          "all", "decode", "decoding"):
+        raise ValueError(f"enable: {on!r} is not True, False or 'decode'")
+    _enabled = _mode(on)
 
 
-def enabled() -> bool:
-    return _enabled
+def enabled(forward: bool = False) -> bool:
+    """Whether the kernel is switched on (for forward calls: `forward=True`)."""
+    return _enabled == "all" if forward else _enabled != "off"
 
 
 def _cache_dir() -> Path:
@@ -123,17 +153,18 @@ def _load() -> None:
 
 def status() -> str:
     """'on (tile N)', 'off (...)' or 'unavailable (...)': what `generate` will do."""
-    if not _enabled:
+    if _enabled == "off":
         return "off (JAXNLP_CPU_KERNELS=0 or jaxnlp.native.enable(False))"
     _load()
     if "error" in _state:
         return f"unavailable ({_state['error']})"
-    return f"on (tile {_state['tile']} columns)"
+    where = "" if _enabled == "all" else ", decoding steps only"
+    return f"on (tile {_state['tile']} columns{where})"
 
 
-def usable() -> bool:
-    """Enabled, on the CPU backend, built and registered."""
-    if not _enabled:
+def usable(forward: bool = False) -> bool:
+    """Enabled (for forward calls: `forward=True`), on the CPU backend, built and registered."""
+    if not enabled(forward):
         return False
     _load()
     return "tile" in _state
@@ -167,7 +198,7 @@ def packed_matmul(x, packed, n: int, target: str = TARGET):
     return y.reshape(*lead, n)
 
 
-# The packed kernels (or a Recorder) of the decoding step being traced, for
+# The packed kernels (or a Recorder) of the call being traced, for
 # `tied_head`: the tied LM heads are a function of an Embed, not a Dense call.
 _active = contextvars.ContextVar("jaxnlp_native_packed", default=None)
 HEAD = ":attend"        # key suffix of a tied head: the embedding table, transposed and packed
@@ -175,9 +206,9 @@ HEAD = ":attend"        # key suffix of a tied head: the embedding table, transp
 
 class Recorder:
     """Stands in for the packed kernels while a program is traced abstractly:
-    collects the Dense modules a decoding step calls with <= MAX_ROWS
-    float32 rows (their paths, "decoder/layers_0/fc1") and the embeddings
-    whose tied head it computes ("transformer/wte:attend")."""
+    collects the Dense modules it calls with few enough float32 rows (their
+    paths, "decoder/layers_0/fc1") and the embeddings whose tied head it
+    computes ("transformer/wte:attend")."""
 
     def __init__(self):
         self.keys: set[str] = set()
@@ -205,11 +236,11 @@ def tied_head(embed, x):
 
 @contextlib.contextmanager
 def dense_kernels(packed):
-    """Context manager for tracing a decoding step: Dense calls whose path is
-    in `packed` (a dict, or a Recorder to collect paths) run the native kernel
-    on the packed copy instead of XLA's dot, and so do tied heads
-    (`tied_head`); every other call is untouched. `packed=None`: nothing
-    changes."""
+    """Context manager for tracing a decoding step or a forward call: Dense
+    calls of at most MAX_ROWS rows whose path is in `packed` (a dict, or a
+    Recorder to collect paths) run the native kernel on the packed copy
+    instead of XLA's dot, and so do tied heads (`tied_head`); every other
+    call is untouched. `packed=None`: nothing changes."""
     if packed is None:
         yield
         return
@@ -236,25 +267,43 @@ def dense_kernels(packed):
         _active.reset(token)
 
 
-def kernels_for(model, trace) -> dict | None:
-    """The packed kernels `model`'s decoding step uses, built once per
-    params object and kept on the model; `trace(recorder)` traces the
-    program abstractly with a Recorder. None when the kernel is not usable
-    or the model is sharded over a mesh (XLA's dot then, as without it)."""
-    if getattr(model, "mesh", None) is not None or not usable():
+class Packed:
+    """A model's packed kernels (kept on it as `_native_packed`): `arrays`,
+    path -> packed copy, shared by all its calls; `keys`, a call signature ->
+    the paths that call uses (recorded once per signature)."""
+
+    def __init__(self, params):
+        self.params = params
+        self.arrays: dict[str, jax.Array] = {}
+        self.keys: dict = {}
+
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.arrays.values())
+
+
+def kernels_for(model, trace, signature=None, forward: bool = False) -> dict | None:
+    """The packed kernels one kind of call of `model` uses (`signature`: any
+    hashable value that fixes the shapes it sees; `trace(recorder)` traces it
+    abstractly with a Recorder, once per signature). Each kernel is packed
+    once per params object and kept on the model. None when the kernel is not
+    usable (for forward calls: `forward=True`), the model is sharded over a
+    mesh or the call uses no kernel (XLA's dot then, as without it)."""
+    if getattr(model, "mesh", None) is not None or not usable(forward):
         return None
     held = model.__dict__.get("_native_packed")
-    if held is not None and held[0] is model.params:
-        return held[1]
-    recorder = Recorder()
-    trace(recorder)
-    flat = flatten_dict(model.params)
-
-    def source(key):
-        if key.endswith(HEAD):
-            return np.asarray(flat[(*key[:-len(HEAD)].split("/"), "embedding")]).T
-        return flat[(*key.split("/"), "kernel")]
-
-    packed = {key: pack(source(key)) for key in sorted(recorder.keys)} or None
-    model.__dict__["_native_packed"] = (model.params, packed)
-    return packed
+    if held is None or held.params is not model.params:
+        held = model.__dict__["_native_packed"] = Packed(model.params)
+    keys = held.keys.get(signature)
+    if keys is None:
+        recorder = Recorder()
+        trace(recorder)
+        keys = tuple(sorted(recorder.keys))
+        missing = [key for key in keys if key not in held.arrays]
+        if missing:
+            flat = flatten_dict(model.params)
+            for key in missing:
+                source = (np.asarray(flat[(*key[:-len(HEAD)].split("/"), "embedding")]).T if key.endswith(HEAD)
+                          else flat[(*key.split("/"), "kernel")])
+                held.arrays[key] = pack(source)
+        held.keys[signature] = keys
+    return {key: held.arrays[key] for key in keys} or None
