@@ -139,6 +139,12 @@ def _timed(fn, repeats: int) -> dict:
                 **{"s": statistics.median(times), "spread": [min(times), max(times)]})
 
 
+def _packed_mb(model) -> float:
+    """MB of jaxnlp.native's packed kernel copies the model holds (0: none)."""
+    held = model.__dict__.get("_native_packed")
+    return held.nbytes() / 1e6 if held is not None else 0.0
+
+
 def _forward_case(model, spec: dict, case) -> dict:
     import numpy as np
 
@@ -160,6 +166,8 @@ def _forward_case(model, spec: dict, case) -> dict:
                 torch.cuda.synchronize()
     out = _timed(fn, spec["repeats"])
     out.pop("result")
+    if spec["framework"] == "jaxnlp":
+        out["native_packed_mb"] = _packed_mb(model)
     if spec.get("xla_flops") and spec["framework"] == "jaxnlp":
         from roofline import xla_flops
 
@@ -187,6 +195,8 @@ def _generate_case(model, spec: dict, case) -> dict:
             return out.cpu().numpy()
     out = _timed(fn, spec["repeats"])
     tokens = out.pop("result")
+    if spec["framework"] == "jaxnlp":
+        out["native_packed_mb"] = _packed_mb(model)
     return dict(batch=batch, mode=mode, prompt=spec["prompt"], new=spec["new"],
                 tokens=None if mode == "sample" else tokens.tolist(), **out)
 

@@ -59,6 +59,15 @@ def _floor(r: dict, side: str) -> str:
     return f"{r[f'{side}_over_floor']:.1f}x" if f"{side}_over_floor" in r else "-"
 
 
+def _packed_note(blocks) -> list[str]:
+    """The packed copies jaxnlp.native made for these rows (largest per model), if any."""
+    sizes = {b["model"]: max(r.get("native_packed_mb", 0.0) for r in b["rows"]) for b in blocks}
+    if not any(sizes.values()):
+        return []
+    return ["", "jaxnlp.native's packed kernel copies (in jaxnlp's peak memory): "
+            + ", ".join(f"{m} {mb:.0f} MB" for m, mb in sizes.items()) + "."]
+
+
 def _has_flax(blocks: list) -> bool:
     return any("flax" in b or "flax_error" in b for b in blocks)
 
@@ -142,7 +151,7 @@ def run_tables(data: dict) -> str:
                            + (_flax_cols(block, r) if fx else "") +
                            f"{r.get('achieved_gflops', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | "
                            + (f"{_floor(r, 'flax')} | " if fx else "") + f"{_mems(block, fx)} |")
-        out += _flax_note(suites["forward"])
+        out += _flax_note(suites["forward"]) + _packed_note(suites["forward"])
     if suites.get("generate"):
         g, gx = data["config"], _has_flax(suites["generate"])
         out += ["", f"Generation, {g['prompt']}-token prompt/source, {g['new']} new tokens, eos unset "
@@ -160,7 +169,7 @@ def run_tables(data: dict) -> str:
                            + (_flax_cols(block, r, tokens=True) if gx else "") +
                            f"{r.get('achieved_gbs', 0):.1f} | {_floor(r, 'jaxnlp')} | {_floor(r, 'torch')} | "
                            + (f"{_floor(r, 'flax')} | " if gx else "") + f"{same} | {_mems(block, gx)} |")
-        out += _flax_note(suites["generate"])
+        out += _flax_note(suites["generate"]) + _packed_note(suites["generate"])
     if suites.get("pipelines"):
         out += ["", "Pipelines (items/s, median of the timed calls after a first call):", "",
                 "| task | model | items | jaxnlp items/s | first call s | PyTorch items/s | PyTorch side | speedup | "
