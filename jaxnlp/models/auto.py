@@ -70,7 +70,7 @@ class Model:
         """jaxnlp.native's packed kernels for a forward call of at most
         MAX_ROWS rows (batch x positions) on CPU, or None."""
         rows = min(int(np.prod(inputs[k].shape)) for k in ("input_ids", "decoder_input_ids") if k in inputs)
-        if rows > native.MAX_ROWS or not native.usable(forward=True):
+        if rows > native.MAX_ROWS:
             return None
         signature = ("forward", tuple(sorted((k, v.shape) for k, v in inputs.items())))
         return native.kernels_for(self, lambda rec: jax.eval_shape(

@@ -60,14 +60,19 @@ _lock = threading.Lock()
 _state: dict = {}        # "tile": int once built and registered, or "error": str
 
 
-def _mode(value) -> str:
-    """"all" (decoding steps and small forward calls), "decode" or "off"."""
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in ("decode", "decoding"):
-            return "decode"
-        return "off" if v in ("0", "false", "off", "no") else "all"
-    return "all" if value else "off"
+_MODES = {"1": "all", "true": "all", "on": "all", "yes": "all", "all": "all",
+          "decode": "decode", "decoding": "decode", "0": "off", "false": "off", "off": "off", "no": "off"}
+
+
+def _mode(value, strict: bool = False) -> str:
+    """"all" (decoding steps and small forward calls), "decode" or "off"; an
+    unknown word means "all" (the environment) or a ValueError (`strict`)."""
+    if not isinstance(value, str):
+        return "all" if value else "off"
+    word = value.strip().lower()
+    if word not in _MODES and strict:
+        raise ValueError(f"enable: {value!r} is not True, False or 'decode'")
+    return _MODES.get(word, "all")
 
 
 _enabled = _mode(os.environ.get("JAXNLP_CPU_KERNELS", "1"))
@@ -77,10 +82,7 @@ def enable(on: bool | str = True) -> None:
     """Turn the native kernel on (True), off (False) or on for decoding
     steps only ("decode"), for later calls."""
     global _enabled
-    if isinstance(on, str) and on.strip().lower() not in ("0", "1", "false", "true", "off", "on", "no", "yes",
-                                                          "all", "decode", "decoding"):
-        raise ValueError(f"enable: {on!r} is not True, False or 'decode'")
-    _enabled = _mode(on)
+    _enabled = _mode(on, strict=True)
 
 
 def enabled(forward: bool = False) -> bool:
@@ -152,7 +154,7 @@ def _load() -> None:
 
 
 def status() -> str:
-    """'on (tile N)', 'off (...)' or 'unavailable (...)': what `generate` will do."""
+    """'on (tile N ...)', 'off (...)' or 'unavailable (...)': what later calls will do."""
     if _enabled == "off":
         return "off (JAXNLP_CPU_KERNELS=0 or jaxnlp.native.enable(False))"
     _load()

@@ -32,8 +32,9 @@ def tied_logits(embed: nn.Embed, x):
     bench/README.md). The optimization barrier keeps XLA from folding the
     transpose back into the other operand order and from fusing the
     vocabulary-wide reductions that follow (log_softmax) into the product.
-    Same values up to float32 summation order. Inside a decoding step where
-    jaxnlp.native holds a packed copy of the table, that kernel computes it."""
+    Same values up to float32 summation order. Inside a decoding step or a
+    small forward call where jaxnlp.native holds a packed copy of the table,
+    that kernel computes it."""
     native_out = native.tied_head(embed, x)
     if native_out is not None:
         return native_out
