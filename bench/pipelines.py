@@ -26,6 +26,7 @@ both venvs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -44,6 +45,7 @@ TASKS = {   # name -> (jaxnlp / transformers task, model, items, words per item,
     "conversation": ("conversation", "gpt2", 8, 16, 8),
 }
 NEEDS_457 = {"qa", "summarization", "translation"}   # the transformers 5 gap
+ENCODER_TASKS = {"sentiment", "ner", "qa"}            # one forward per batch: FLOPs and a floor recorded
 NEW_TOKENS = 32
 VENV457 = ROOT / ".venv457" / "bin" / "python"
 
@@ -104,14 +106,71 @@ def run_side(spec: dict) -> dict:
         device = f"{device}, transformers {transformers.__version__}"
     load_s = time.perf_counter() - t0
     call = _caller(task, framework, pipe, items, options)
+    calls: list = []   # encoder tasks: the model calls of the first call (see `record_calls`)
     t0 = time.perf_counter()
-    outputs = call()
+    with record_calls(task, framework, pipe, calls):
+        outputs = call()
     first_s = time.perf_counter() - t0
     times = time_calls(call, spec["repeats"])
-    return dict(task=task, framework=framework, device=device, items=len(items), batch_size=batch,
-                load_s=load_s, first_call_s=first_s, times_s=times, items_per_s=len(items) / statistics.median(times),
-                peak_rss_mb=host_peak_rss_mb(), peak_device_mb=_device_peak(framework),
-                outputs=digest(task, outputs))
+    out = dict(task=task, framework=framework, device=device, items=len(items), batch_size=batch,
+               load_s=load_s, first_call_s=first_s, times_s=times, items_per_s=len(items) / statistics.median(times),
+               peak_rss_mb=host_peak_rss_mb(), peak_device_mb=_device_peak(framework),
+               outputs=digest(task, outputs))
+    if task in ENCODER_TASKS:
+        out["calls"] = calls
+        if framework == "jaxnlp":
+            from roofline import param_counts
+
+            out["counts"] = param_counts(pipe.model.params, pipe.model.config)
+    return out
+
+
+@contextlib.contextmanager
+def record_calls(task: str, framework: str, pipe, calls: list):
+    """Record each model call of an encoder task as [rows, length, [tokens of
+    each row that carries an item]]: the padded shape the framework computed
+    and the work in it. jaxnlp: from `pad_batch` (rows added up to the batch
+    bucket carry no item); PyTorch: a forward pre-hook on the model."""
+    if task not in ENCODER_TASKS:
+        yield
+        return
+    if framework == "jaxnlp":
+        import numpy as np
+
+        pad_batch = pipe.pad_batch
+
+        def recording(arrays):
+            padded, n = pad_batch(arrays)
+            rows, length = padded["input_ids"].shape
+            calls.append([int(rows), int(length), np.asarray(arrays["attention_mask"])[:n].sum(1).tolist()])
+            return padded, n
+        pipe.pad_batch = recording
+        try:
+            yield
+        finally:
+            del pipe.pad_batch
+        return
+
+    def hook(module, args, kwargs):
+        ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
+        rows, length = ids.shape
+        calls.append([int(rows), int(length), mask.sum(1).tolist() if mask is not None else [int(length)] * rows])
+    handle = pipe.model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def flops_of(counts: dict, calls: list) -> tuple[float, float]:
+    """(useful, computed) FLOPs of recorded calls: useful counts each item-row
+    at its own token count, computed the padded shapes (roofline.forward_cost,
+    as the forward rows: every Dense kernel per token, attention per layer)."""
+    from roofline import forward_cost
+
+    useful = sum(forward_cost(counts, 1, n, 4)["flops"] for _, _, lengths in calls for n in lengths)
+    computed = sum(forward_cost(counts, rows, length, 4)["flops"] for rows, length, _ in calls)
+    return useful, computed
 
 
 def _caller(task, framework, pipe, items, options):
@@ -181,6 +240,12 @@ def bench_task(task: str, directory: Path, *, quick: bool, repeats: int, dtype: 
     for side in ("jaxnlp", "torch"):
         if side in row:
             row[side].pop("outputs")
+    if "counts" in row["jaxnlp"]:
+        counts = row["jaxnlp"].pop("counts")
+        row["useful_flops"], row["jaxnlp"]["computed_flops"] = flops_of(counts, row["jaxnlp"]["calls"])
+        if "torch" in row:
+            useful, row["torch"]["computed_flops"] = flops_of(counts, row["torch"]["calls"])
+            row["useful_flops_match"] = useful == row["useful_flops"]
     j = row["jaxnlp"]
     msg = f"pipelines {task:13} jaxnlp {j['items_per_s']:8.1f} items/s (first call {j['first_call_s']:.2f} s)"
     if "torch" in row:

@@ -302,6 +302,13 @@ FLOOR_ROWS: list = []
 def _set_floor(r: dict, cost: dict, kind: str, peaks: dict) -> None:
     from roofline import forward_floor, generate_floor
 
+    if kind == "pipeline":   # useful FLOPs (each item at its own length) at the matmul peak
+        r["floor_s"] = cost["flops"] / (peaks["matmul_gflops"] * 1e9)
+        for side in ("jaxnlp", "torch"):
+            if side in r:
+                seconds = r[side]["items"] / r[side]["items_per_s"]
+                r[side].update(useful_gflops=cost["flops"] / seconds / 1e9, over_floor=seconds / r["floor_s"])
+        return
     if kind == "forward":
         r.update(achieved_gflops=cost["flops"] / r["jaxnlp_s"] / 1e9, floor_s=forward_floor(cost, peaks))
     else:
@@ -390,8 +397,18 @@ def suite_pipelines(models, cfg, ckpt, args, peaks, log, emit) -> None:
         if task not in P.TASKS:
             raise SystemExit(f"unknown pipeline task {task!r}; known: {', '.join(P.TASKS)}")
         directory = checkpoint(P.TASKS[task][1], task, ckpt, args.quick) if P.available(task) else None
-        emit(P.bench_task(task, directory, quick=args.quick, repeats=cfg["pipeline_repeats"], dtype=args.dtype,
-                          new_tokens=cfg["new"], log=log))
+        row = P.bench_task(task, directory, quick=args.quick, repeats=cfg["pipeline_repeats"], dtype=args.dtype,
+                           new_tokens=cfg["new"], log=log)
+        if peaks and "useful_flops" in row:
+            cost = dict(flops=row["useful_flops"])
+            _set_floor(row, cost, "pipeline", peaks)
+            FLOOR_ROWS.append((row, cost, "pipeline"))
+            log(f"pipelines {task:13} useful GFLOP/s jaxnlp {row['jaxnlp']['useful_gflops']:.1f} "
+                f"({row['jaxnlp']['over_floor']:.2f}x floor, computed / useful FLOPs "
+                f"{row['jaxnlp']['computed_flops'] / row['useful_flops']:.2f})" + (
+                    f", torch {row['torch']['useful_gflops']:.1f} ({row['torch']['over_floor']:.2f}x floor, "
+                    f"{row['torch']['computed_flops'] / row['useful_flops']:.2f})" if "torch" in row else ""))
+        emit(row)
 
 
 def _bytes(dtype: str) -> int:

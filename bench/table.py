@@ -173,10 +173,12 @@ def run_tables(data: dict) -> str:
     if suites.get("pipelines"):
         out += ["", "Pipelines (items/s, median of the timed calls after a first call):", "",
                 "| task | model | items | jaxnlp items/s | first call s | PyTorch items/s | PyTorch side | speedup | "
-                f"same output | peak {mem_kind} MB jaxnlp / PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
+                "same output | useful GFLOP/s jaxnlp / PyTorch | jaxnlp / floor | PyTorch / floor | "
+                f"computed / useful FLOPs jaxnlp / PyTorch | peak {mem_kind} MB jaxnlp / PyTorch |",
+                "|---" * 14 + "|"]
         for r in suites["pipelines"]:
             if "skipped" in r:
-                out.append(f"| {r['task']} | | | skipped: {r['skipped']} | | | | | | |")
+                out.append(f"| {r['task']} | | | skipped: {r['skipped']} |" + " |" * 10)
                 continue
             j, t = r["jaxnlp"], r.get("torch")
             speedup = f"{r['speedup']:.2f}x" if t else "-"
@@ -184,8 +186,26 @@ def run_tables(data: dict) -> str:
             torch_rate = f"{t['items_per_s']:.1f}" if t else "-"
             out.append(f"| {r['task']} | {r['model']} | {j['items']} | {j['items_per_s']:.1f} | "
                        f"{j['first_call_s']:.2f} | {torch_rate} | {t['device'] if t else r.get('note', '')} | "
-                       f"{speedup} | {same} | {_mem(r, 'jaxnlp')} / {_mem(r, 'torch') if t else '-'} |")
+                       f"{speedup} | {same} | {_pipeline_flops(r)} | "
+                       f"{_mem(r, 'jaxnlp')} / {_mem(r, 'torch') if t else '-'} |")
+        if any("floor_s" in r for r in suites["pipelines"]):
+            out += ["", "Useful FLOPs count each item at its own token count (every Dense kernel per token, "
+                    "attention per layer, as the forward rows); computed FLOPs the padded shapes each framework "
+                    "ran (jaxnlp: length and batch buckets; PyTorch: the longest item of each batch); floor = "
+                    "useful FLOPs at the measured matmul peak. Generating tasks: no floor here (the generate "
+                    "rows have it)."]
     return "\n".join(out)
+
+
+def _pipeline_flops(r: dict) -> str:
+    """The FLOP columns of a pipeline row (4 cells; "-" where not measured)."""
+    sides = [r[s] for s in ("jaxnlp", "torch") if s in r]
+    if "floor_s" not in r:
+        return " | ".join(["-"] * 4)
+    rates = " / ".join(f"{s['useful_gflops']:.1f}" for s in sides)
+    floors = [f"{s['over_floor']:.2f}x" for s in sides] + ["-"] * (2 - len(sides))
+    padding = " / ".join(f"{s['computed_flops'] / r['useful_flops']:.2f}" for s in sides)
+    return f"{rates} | {floors[0]} | {floors[1]} | {padding}"
 
 
 def main() -> None:

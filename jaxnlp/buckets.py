@@ -7,8 +7,9 @@ MIN_LENGTH_BUCKET = 8
 
 
 def length_bucket(n: int, limit: int | None = None) -> int:
-    """Smallest bucket >= n: powers of two from 8, and the halfway points
-    (8, 12, 16, 24, 32, 48, ...) above 64, capped at `limit` when given."""
+    """Smallest bucket >= n: powers of two from 8, and from 64 on the
+    halfway points too (8, 16, 32, 64, 96, 128, 192, ...), capped at `limit`
+    when given."""
     if n < 0:
         raise ValueError(f"length must be >= 0, got {n}")
     b = MIN_LENGTH_BUCKET

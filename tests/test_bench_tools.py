@@ -130,3 +130,84 @@ def test_ab_generate_xla_flags_switch_needs_flags():
     res = subprocess.run([sys.executable, str(BENCH / "ab_generate.py"), "--switch", "xla-flags"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "--switch xla-flags needs --flags" in res.stderr
+
+
+@pytest.fixture()
+def bench_pipelines(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in ("pipelines", "roofline", "table", "_common"):
+        sys.modules.pop(name, None)
+    yield importlib.import_module("pipelines")
+    for name in ("pipelines", "roofline", "table", "_common"):
+        sys.modules.pop(name, None)
+
+
+# a 2-layer encoder of 100 Dense weights, attention width 4: roofline.forward_cost
+# gives 2 * 100 * tokens + 4 * 2 * batch * seq^2 * 4 FLOPs
+COUNTS = dict(encoder=100, decoder=0, cross_kv=0, embedding=10, lm_head=0, total=110, vocab=5, hidden=4, width=4,
+              decoder_layers=None, encoder_layers=2)
+
+
+def test_pipeline_flops_count_items_at_their_length_and_calls_at_their_padded_shape(bench_pipelines):
+    # one call: 2 item rows of 3 and 5 tokens padded to 4 rows x 8 positions
+    useful, computed = bench_pipelines.flops_of(COUNTS, [[4, 8, [3, 5]]])
+    assert useful == (200 * 3 + 32 * 3**2) + (200 * 5 + 32 * 5**2)       # 2688
+    assert computed == 2 * 100 * 4 * 8 + 4 * 2 * 4 * 8**2 * 4           # 6400 + 8192
+
+
+def test_jaxnlp_calls_are_recorded_from_pad_batch_and_the_method_restored(bench_pipelines):
+    import numpy as np
+
+    class FakePipe:   # pads 3 rows to a batch bucket of 4 (a copy of the last row), as Pipeline.pad_batch
+        def pad_batch(self, arrays):
+            n = arrays["input_ids"].shape[0]
+            return {k: np.concatenate([v, v[-1:]]) for k, v in arrays.items()}, n
+
+    pipe, calls = FakePipe(), []
+    mask = np.array([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    with bench_pipelines.record_calls("ner", "jaxnlp", pipe, calls):
+        padded, n = pipe.pad_batch({"input_ids": np.zeros((3, 6), np.int32), "attention_mask": mask})
+    assert (padded["input_ids"].shape, n) == ((4, 6), 3)
+    assert calls == [[4, 6, [2, 6, 3]]]      # the copied 4th row carries no item
+    assert "pad_batch" not in vars(pipe)
+    with bench_pipelines.record_calls("summarization", "jaxnlp", pipe, calls):   # generating tasks: nothing
+        pipe.pad_batch({"input_ids": np.zeros((1, 6), np.int32), "attention_mask": mask[:1]})
+    assert len(calls) == 1
+
+
+def test_torch_calls_are_recorded_by_a_pre_hook(bench_pipelines):
+    import torch
+
+    class Pipe:
+        model = None
+
+    class Model(torch.nn.Module):
+        def forward(self, input_ids=None, attention_mask=None):
+            return input_ids
+
+    pipe, calls = Pipe(), []
+    pipe.model = Model()
+    with bench_pipelines.record_calls("sentiment", "torch", pipe, calls):
+        pipe.model(input_ids=torch.zeros(2, 5, dtype=torch.long), attention_mask=torch.tensor([[1] * 5, [1, 1, 0, 0, 0]]))
+    pipe.model(input_ids=torch.zeros(1, 5, dtype=torch.long))   # hook removed: not recorded
+    assert calls == [[2, 5, [5, 2]]]
+
+
+def test_pipeline_table_has_the_flop_columns(bench_run, monkeypatch):
+    import table
+
+    side = dict(items=4, items_per_s=2.0, first_call_s=1.0, device="cpu", peak_rss_mb=10.0, peak_device_mb=None)
+    row = dict(task="ner", model="bert-base", jaxnlp=dict(side, computed_flops=3e9),
+               torch=dict(side, items_per_s=1.0, computed_flops=2e9), speedup=2.0, same_output=True,
+               useful_flops=2e9)
+    cost = dict(flops=2e9)
+    bench_run._set_floor(row, cost, "pipeline", dict(matmul_gflops=2.0))
+    assert row["floor_s"] == 1.0
+    assert row["jaxnlp"]["useful_gflops"] == 1.0 and row["jaxnlp"]["over_floor"] == 2.0   # 4 items at 2/s: 2 s
+    assert row["torch"]["over_floor"] == 4.0
+    text = table.run_tables(dict(device="cpu", device_kind="cpu", dtype="float32", torch_device="cpu", quick=False,
+                                 versions=dict(jax="x", torch="y", transformers="z"), config=dict(repeats=3),
+                                 suites={"pipelines": [row]}))
+    line = next(l for l in text.splitlines() if l.startswith("| ner"))
+    assert line.count("|") == 15
+    assert "| 1.0 / 0.5 | 2.00x | 4.00x | 1.50 / 1.00 |" in line
