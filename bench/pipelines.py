@@ -1,10 +1,12 @@
 """Pipeline throughput (items/s): jaxnlp.pipeline vs transformers' pipeline on
 the same random checkpoints of real sizes, in one run.
 
-    .venv/bin/python bench/pipelines.py [--task sentiment,ner,qa,summarization,translation,conversation]
+    .venv/bin/python bench/pipelines.py [--task sentiment,sentiment-mixed,ner,qa,summarization,translation,conversation]
                                         [--quick] [--repeats 2] [--json out.json]
 
-Tasks and checkpoints: sentiment (text-classification, distilbert), NER
+Tasks and checkpoints: sentiment (text-classification, distilbert; and
+sentiment-mixed, the same over items of 4-96 words, where batches in input
+order pad to their longest item and jaxnlp's length-sorted chunks do not), NER
 (token-classification, aggregation "simple", bert-base), QA (distilbert),
 summarization (bart-base, beam 4, no_repeat_ngram 3), translation (opus-mt
 en-fr sized marian, beam 4), conversation (gpt2 sized, DialoGPT style; jaxnlp
@@ -38,6 +40,7 @@ from _common import ROOT, host_peak_rss_mb, texts, time_calls  # noqa: E402
 
 TASKS = {   # name -> (jaxnlp / transformers task, model, items, words per item, batch size)
     "sentiment": ("sentiment-analysis", "distilbert", 64, 24, 16),
+    "sentiment-mixed": ("sentiment-analysis", "distilbert", 64, None, 16),   # 4-96 words an item
     "ner": ("ner", "bert-base", 64, 24, 16),
     "qa": ("question-answering", "distilbert", 32, 150, 16),
     "summarization": ("summarization", "bart-base", 8, 150, 8),
@@ -45,7 +48,8 @@ TASKS = {   # name -> (jaxnlp / transformers task, model, items, words per item,
     "conversation": ("conversation", "gpt2", 8, 16, 8),
 }
 NEEDS_457 = {"qa", "summarization", "translation"}   # the transformers 5 gap
-ENCODER_TASKS = {"sentiment", "ner", "qa"}            # one forward per batch: FLOPs and a floor recorded
+ENCODER_TASKS = {"sentiment", "sentiment-mixed", "ner", "qa"}   # one forward per batch: FLOPs and a floor recorded
+CHECKPOINT_USE = {"sentiment-mixed": "sentiment"}              # tasks that share another task's checkpoint
 NEW_TOKENS = 32
 VENV457 = ROOT / ".venv457" / "bin" / "python"
 
@@ -53,6 +57,11 @@ VENV457 = ROOT / ".venv457" / "bin" / "python"
 def inputs(task: str, quick: bool) -> list:
     _, _, n, words, _ = TASKS[task]
     n = max(2, n // 4) if quick else n
+    if words is None:   # lengths spread as in real text: a batch in input order pads to its longest item
+        import random
+
+        rng = random.Random(4)
+        return [texts(1, rng.randint(4, 96), seed=100 + i)[0] for i in range(n)]
     if task == "qa":
         questions = texts(n, 6, seed=2)
         return [{"question": q.rstrip(".") + "?", "context": c} for q, c in zip(questions, texts(n, words, seed=3))]
@@ -61,7 +70,7 @@ def inputs(task: str, quick: bool) -> list:
 
 def digest(task: str, outputs: list) -> list:
     """What must agree between the sides (labels, spans, texts; scores rounded)."""
-    if task == "sentiment":
+    if task.startswith("sentiment"):
         return [[o["label"], round(o["score"], 3)] for o in outputs]
     if task == "ner":
         return [[[e["entity_group"], e["start"], e["end"]] for e in o] for o in outputs]
@@ -274,7 +283,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.ckpt_dir or tmp)
-        rows = [bench_task(t, checkpoint(TASKS[t][1], t, root, args.quick), quick=args.quick,
+        rows = [bench_task(t, checkpoint(TASKS[t][1], CHECKPOINT_USE.get(t, t), root, args.quick), quick=args.quick,
                            repeats=args.repeats, dtype=args.dtype) for t in args.task.split(",")]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")

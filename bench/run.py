@@ -396,7 +396,8 @@ def suite_pipelines(models, cfg, ckpt, args, peaks, log, emit) -> None:
     for task in tasks:
         if task not in P.TASKS:
             raise SystemExit(f"unknown pipeline task {task!r}; known: {', '.join(P.TASKS)}")
-        directory = checkpoint(P.TASKS[task][1], task, ckpt, args.quick) if P.available(task) else None
+        directory = (checkpoint(P.TASKS[task][1], P.CHECKPOINT_USE.get(task, task), ckpt, args.quick)
+                     if P.available(task) else None)
         row = P.bench_task(task, directory, quick=args.quick, repeats=cfg["pipeline_repeats"], dtype=args.dtype,
                            new_tokens=cfg["new"], log=log)
         if peaks and "useful_flops" in row:

@@ -60,14 +60,17 @@ def task_and_options(task: str) -> tuple[str, dict]:
 
 
 def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtype=None, param_dtype=None,
-             revision: str | None = None, mesh=None, **task_options):
+             revision: str | None = None, mesh=None, sort_by_length: bool = True, **task_options):
     """A callable for `task` over `model` (a checkpoint directory, a hub id,
     or a loaded jaxnlp Model; `tokenizer` likewise, by default the model's).
     Without `model`, the task's default checkpoint from the catalogue
     (jaxnlp/catalogue.py, weights/README.md) is fetched from the hub. `mesh` (a jax.sharding.Mesh with axes "data" and "model") shards the
     parameters as `load_model(..., mesh=)` does. `dtype` (default float32) and
     `param_dtype` (default the checkpoint's) are load_model's, for a model
-    this call loads; with a loaded Model they are an error."""
+    this call loads; with a loaded Model they are an error. `sort_by_length`
+    (the tasks of one forward per item: classification, token
+    classification, QA, zero-shot, fill-mask, embeddings, keywords) chunks a
+    list longest first, results in input order (False: input order)."""
     name, implied = task_and_options(task)
     task_options = {**implied, **task_options}
     module_name, class_name, head = TASKS[name]
@@ -100,4 +103,5 @@ def pipeline(task: str, model=None, *, tokenizer=None, batch_size: int = 8, dtyp
     elif not isinstance(tokenizer, Tokenizer):
         tokenizer = load_tokenizer(tokenizer, revision=revision)
     cls = getattr(importlib.import_module(f"jaxnlp.pipelines.{module_name}"), class_name)
-    return cls(model=loaded, tokenizer=tokenizer, batch_size=batch_size, task=name, defaults=task_options)
+    return cls(model=loaded, tokenizer=tokenizer, batch_size=batch_size, task=name, defaults=task_options,
+               sort_by_length=sort_by_length)

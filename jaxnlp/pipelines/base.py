@@ -10,6 +10,12 @@ does the part that is the same for every task, written once:
   each chunk to a length bucket, so the jitted forward compiles once per
   (batch bucket, length bucket). A tqdm bar shows when a list spans more than
   `progress_after` chunks.
+- length-sorted batches: where the task allows it (`sorts_by_length`: the
+  one-forward tasks, not generation) and a list spans more than one chunk,
+  the items are chunked longest first by character count (as
+  sentence-transformers' `encode` does), so a chunk's padding follows its
+  own items rather than the longest of a random mix; results come back in
+  input order. `sort_by_length=False` keeps the input order.
 
 Subclasses define `preprocess(items, options) -> model inputs`,
 `forward(inputs) -> outputs` (numpy) and `postprocess(items, inputs, outputs,
@@ -35,13 +41,17 @@ class Pipeline:
     progress_after: int = 4    # chunks before a progress bar shows
     task: str = ""
     defaults: dict = dataclasses.field(default_factory=dict)   # task options given to pipeline()
+    sort_by_length: bool = True  # chunk a list longest first (where sorts_by_length), results in input order
 
     item_types: ClassVar[tuple] = (str,)          # what one input item may be
     item_name: ClassVar[str] = "text"
+    sorts_by_length: ClassVar[bool] = False       # items are independent: their chunking may follow their length
 
     def __post_init__(self):
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        if not isinstance(self.sort_by_length, (bool, np.bool_)):
+            raise TypeError(f"sort_by_length must be a bool, got {self.sort_by_length!r}")
         self._sanitize(dict(self.defaults))          # bad task options fail at construction
 
     # -- the shared call --------------------------------------------------------------------
@@ -53,11 +63,33 @@ class Pipeline:
         items = [inputs] if single else self._as_list(inputs)
         for i, item in enumerate(items):
             self._check_item(item, i)
+        order = self.batch_order(items)
         results = []
-        chunks = [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-        for chunk in self._progress(chunks):
-            results.extend(self._run(chunk, options))
+        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for indices in self._progress(chunks):
+            self._chunk_indices = indices
+            results.extend(self._run([items[i] for i in indices], options))
+        if order != list(range(len(items))):
+            restored = [None] * len(items)
+            for position, index in enumerate(order):
+                restored[index] = results[position]
+            results = restored
         return self._shape_output(results, single, options, inputs)
+
+    def item_index(self, position: int) -> int:
+        """The input index of the item at `position` in the chunk being run
+        (for error messages: chunks may be sorted by length)."""
+        indices = getattr(self, "_chunk_indices", None)
+        return indices[position] if indices is not None and position < len(indices) else position
+
+    def batch_order(self, items: list) -> list[int]:
+        """The order in which items are chunked: longest first by character
+        count (stable) where the task allows it and the list spans more than
+        one chunk; else the input order."""
+        if not (self.sorts_by_length and self.sort_by_length) or len(items) <= self.batch_size:
+            return list(range(len(items)))
+        sizes = [_size(item) for item in items]
+        return sorted(range(len(items)), key=lambda i: -sizes[i])
 
     def _run(self, chunk: list, options: dict) -> list:
         inputs = self.preprocess(chunk, options)
@@ -127,3 +159,15 @@ class Pipeline:
 
     def postprocess(self, items: list, inputs, outputs, options: dict) -> list:
         raise NotImplementedError
+
+
+def _size(item) -> int:
+    """Characters of an item's text(s): a str, a dict's str values (a QA
+    question and context, a text and text_pair), a tuple of words."""
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, dict):
+        return sum(len(v) for v in item.values() if isinstance(v, str))
+    if isinstance(item, (tuple, list)):
+        return sum(_size(x) + 1 for x in item)
+    return 0

@@ -44,6 +44,7 @@ def _softmax(x):
 
 
 class FillMaskPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
     item_types = (str,)
     item_name = "text"
 

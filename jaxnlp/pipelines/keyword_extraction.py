@@ -185,7 +185,7 @@ class KeywordExtractionPipeline(Pipeline):
         # never a second progress bar inside ours: the embedder sees one batch of documents at a time
         self.embedder = SentenceEmbeddingsPipeline(model=self.model, tokenizer=self.tokenizer,
                                                    batch_size=self.batch_size, progress_after=sys.maxsize,
-                                                   task="sentence-embeddings")
+                                                   task="sentence-embeddings", sort_by_length=self.sort_by_length)
         super().__post_init__()
 
     def _sanitize(self, options: dict) -> dict:

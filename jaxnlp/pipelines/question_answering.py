@@ -116,6 +116,7 @@ def char_span(enc, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
 
 
 class QuestionAnsweringPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
     item_types = (dict,)
     item_name = "{'question': str, 'context': str} dict"
 
@@ -227,11 +228,11 @@ class QuestionAnsweringPipeline(Pipeline):
             question = sequence_ids.count(0)
             room = max_seq_len - (len(sequence_ids) - sequence_ids.count(1))
             if room <= 0:
-                raise ValueError(f"item {i}: the question takes {question} tokens, which leaves no room for the "
+                raise ValueError(f"item {self.item_index(i)}: the question takes {question} tokens, which leaves no room for the "
                                  f"context in max_seq_len={max_seq_len} tokens; raise max_seq_len or shorten "
                                  "the question")
             if stride >= room:
-                raise ValueError(f"item {i}: doc_stride={stride} must be less than the {room} context tokens a "
+                raise ValueError(f"item {self.item_index(i)}: doc_stride={stride} must be less than the {room} context tokens a "
                                  f"window holds beside the question (max_seq_len={max_seq_len}); lower doc_stride")
         if too_long:
             long = self.tokenizer.encode_windows([questions[i] for i in too_long], max_seq_len, stride=stride,

@@ -178,6 +178,7 @@ def load_dense(folder: Path):
 
 
 class SentenceEmbeddingsPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
 
     def __post_init__(self):
         self._load_modules()

@@ -206,7 +206,7 @@ class Text2TextGenerationPipeline(Pipeline):
             enc = self.tokenizer(texts, max_length=window, truncation=True, **tok_options)
         empty = np.nonzero(enc["attention_mask"].sum(axis=1) == 0)[0]
         if empty.size:
-            raise ValueError(f"{self.task}: item {int(empty[0])} gives no tokens to encode")
+            raise ValueError(f"{self.task}: item {self.item_index(int(empty[0]))} gives no tokens to encode")
         return enc["input_ids"], enc["attention_mask"], self._generation_options(options, extra)
 
     def forward(self, inputs, options):

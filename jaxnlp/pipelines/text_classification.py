@@ -34,6 +34,7 @@ def _sigmoid(x):
 
 
 class TextClassificationPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
     item_types = (str, dict)
     item_name = "text (or {'text', 'text_pair'} dict)"
 

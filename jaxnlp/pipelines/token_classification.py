@@ -159,6 +159,7 @@ def _word_starts(words, delimiter: str) -> np.ndarray:
 
 
 class TokenClassificationPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
     default_aggregation = "none"
     aggregations = AGGREGATIONS
     has_ignore_labels = True

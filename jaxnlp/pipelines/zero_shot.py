@@ -81,6 +81,7 @@ def check_template(template) -> str:
 
 
 class ZeroShotClassificationPipeline(Pipeline):
+    sorts_by_length = True     # an item's result does not depend on its chunk
 
     def __post_init__(self):
         super().__post_init__()
