@@ -188,7 +188,8 @@ def test_torch_calls_are_recorded_by_a_pre_hook(bench_pipelines):
     pipe, calls = Pipe(), []
     pipe.model = Model()
     with bench_pipelines.record_calls("sentiment", "torch", pipe, calls):
-        pipe.model(input_ids=torch.zeros(2, 5, dtype=torch.long), attention_mask=torch.tensor([[1] * 5, [1, 1, 0, 0, 0]]))
+        pipe.model(input_ids=torch.zeros(2, 5, dtype=torch.long),
+                   attention_mask=torch.tensor([[1] * 5, [1, 1, 0, 0, 0]]))
     pipe.model(input_ids=torch.zeros(1, 5, dtype=torch.long))   # hook removed: not recorded
     assert calls == [[2, 5, [5, 2]]]
 

@@ -228,12 +228,13 @@ class QuestionAnsweringPipeline(Pipeline):
             question = sequence_ids.count(0)
             room = max_seq_len - (len(sequence_ids) - sequence_ids.count(1))
             if room <= 0:
-                raise ValueError(f"item {self.item_index(i)}: the question takes {question} tokens, which leaves no room for the "
-                                 f"context in max_seq_len={max_seq_len} tokens; raise max_seq_len or shorten "
-                                 "the question")
+                raise ValueError(f"item {self.item_index(i)}: the question takes {question} tokens, which leaves "
+                                 f"no room for the context in max_seq_len={max_seq_len} tokens; raise max_seq_len "
+                                 "or shorten the question")
             if stride >= room:
-                raise ValueError(f"item {self.item_index(i)}: doc_stride={stride} must be less than the {room} context tokens a "
-                                 f"window holds beside the question (max_seq_len={max_seq_len}); lower doc_stride")
+                raise ValueError(f"item {self.item_index(i)}: doc_stride={stride} must be less than the {room} "
+                                 f"context tokens a window holds beside the question (max_seq_len={max_seq_len}); "
+                                 "lower doc_stride")
         if too_long:
             long = self.tokenizer.encode_windows([questions[i] for i in too_long], max_seq_len, stride=stride,
                                                  pairs=[contexts[i] for i in too_long], strategy="only_second")
