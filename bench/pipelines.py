@@ -9,8 +9,12 @@ sentiment-mixed, the same over items of 4-96 words, where batches in input
 order pad to their longest item and jaxnlp's length-sorted chunks do not), NER
 (token-classification, aggregation "simple", bert-base), QA (distilbert),
 summarization (bart-base, beam 4, no_repeat_ngram 3), translation (opus-mt
-en-fr sized marian, beam 4), conversation (gpt2 sized, DialoGPT style; jaxnlp
-only: no transformers release has it since 4.42). Generating tasks write
+en-fr sized marian, beam 4), conversation (gpt2 sized, DialoGPT style, one
+turn of fresh conversations; transformers has had no conversation pipeline
+since 4.42, so its side is `TorchConversation`: the DialoGPT model-card
+recipe, each input's ids and eos, left-padded in batches as jaxnlp's, one
+`model.generate` per batch, the new ids up to the first eos decoded with
+skip_special_tokens). Generating tasks write
 exactly `new_tokens` tokens on both sides (min_new_tokens = max_new_tokens),
 so both do the same work however random weights pick eos.
 
@@ -111,8 +115,12 @@ def run_side(spec: dict) -> dict:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, spec["dtype"])
         key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-        pipe = transformers.pipeline(name, model=spec["dir"], device=device, batch_size=batch, **{key: dtype})
-        device = f"{device}, transformers {transformers.__version__}"
+        if task == "conversation":
+            pipe = TorchConversation(spec["dir"], device, batch, **{key: dtype})
+        else:
+            pipe = transformers.pipeline(name, model=spec["dir"], device=device, batch_size=batch, **{key: dtype})
+        device = f"{device}, transformers {transformers.__version__}" + (
+            " generate (DialoGPT recipe)" if task == "conversation" else "")
     load_s = time.perf_counter() - t0
     call = _caller(task, framework, pipe, items, options)
     calls: list = []   # encoder tasks: the model calls of the first call (see `record_calls`)
@@ -182,8 +190,47 @@ def flops_of(counts: dict, calls: list) -> tuple[float, float]:
     return useful, computed
 
 
+class TorchConversation:
+    """The PyTorch side of the conversation task (transformers dropped its
+    ConversationalPipeline in 4.42): DialoGPT's model-card recipe, batched
+    as jaxnlp's conversation pipeline batches a first turn. Each text is
+    encoded without special tokens and followed by eos, a batch is
+    left-padded (mask 0 on the padding), `model.generate` writes the
+    response, and each row's new ids up to the first eos are decoded with
+    skip_special_tokens."""
+
+    def __init__(self, directory: str, device: str, batch_size: int, **dtype):
+        import transformers
+
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(directory, **dtype).to(device).eval()
+        self.device, self.batch_size = device, batch_size
+        eos = self.model.generation_config.eos_token_id
+        self.eos = [eos] if isinstance(eos, int) else list(eos or [self.tokenizer.eos_token_id])
+
+    def __call__(self, texts: list[str], **options) -> list[str]:
+        import torch
+
+        out, sep = [], self.eos[0]
+        for k in range(0, len(texts), self.batch_size):
+            rows = [self.tokenizer.encode(t, add_special_tokens=False) + [sep] for t in texts[k:k + self.batch_size]]
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), sep, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, r in enumerate(rows):
+                ids[i, width - len(r):] = torch.tensor(r)
+                mask[i, width - len(r):] = 1
+            with torch.no_grad():
+                seqs = self.model.generate(ids.to(self.device), attention_mask=mask.to(self.device),
+                                           pad_token_id=sep, **options)
+            for new in seqs[:, width:].tolist():
+                ends = [i for i, t in enumerate(new) if t in self.eos]
+                out.append(self.tokenizer.decode(new[:ends[0]] if ends else new, skip_special_tokens=True))
+        return out
+
+
 def _caller(task, framework, pipe, items, options):
-    if task == "conversation":
+    if task == "conversation" and framework == "jaxnlp":
         from jaxnlp.pipelines.conversation import ConversationManager
 
         def call():   # one turn of `len(items)` fresh conversations
@@ -238,14 +285,13 @@ def bench_task(task: str, directory: Path, *, quick: bool, repeats: int, dtype: 
     spec = dict(task=task, dir=str(directory), quick=quick, repeats=repeats, dtype=dtype, new_tokens=new_tokens)
     row = dict(task=task, model=TASKS[task][1], pipeline=TASKS[task][0])
     row["jaxnlp"] = run_script(Path(__file__), {**spec, "framework": "jaxnlp"})
-    python = torch_python(task) if task != "conversation" else None
+    python = torch_python(task)
     if python is not None:
         row["torch"] = run_script(Path(__file__), {**spec, "framework": "torch"}, python=python)
         row["speedup"] = row["jaxnlp"]["items_per_s"] / row["torch"]["items_per_s"]
         row["same_output"] = row["jaxnlp"]["outputs"] == row["torch"]["outputs"]
     else:
-        row["note"] = ("no transformers counterpart" if task == "conversation"
-                       else "no PyTorch reference: run scripts/setup_ref457.sh")
+        row["note"] = "no PyTorch reference: run scripts/setup_ref457.sh"
     for side in ("jaxnlp", "torch"):
         if side in row:
             row[side].pop("outputs")

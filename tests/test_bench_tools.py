@@ -212,3 +212,37 @@ def test_pipeline_table_has_the_flop_columns(bench_run, monkeypatch):
     line = next(l for l in text.splitlines() if l.startswith("| ner"))
     assert line.count("|") == 15
     assert "| 1.0 / 0.5 | 2.00x | 4.00x | 1.50 / 1.00 |" in line
+
+
+def test_torch_conversation_batches_give_each_text_its_unbatched_dialogpt_response(bench_pipelines, tmp_path):
+    """bench's PyTorch side of `conversation` (transformers has no such pipeline):
+    three texts of different lengths in batches of 2 (so left padding in the
+    first batch) give what transformers' generate gives each one alone on
+    DialoGPT's input, its ids followed by eos; the response is the new ids up
+    to eos, decoded. The jaxnlp pipeline agrees on the same checkpoint."""
+    import torch
+
+    import jaxnlp
+    from jaxnlp.pipelines.conversation import ConversationManager
+    from support.gen_pipelines import gpt2_checkpoint
+
+    directory, model, tok = gpt2_checkpoint(tmp_path / "gpt2")
+    texts = ["hello there", "what is the weather like in the north today", "fine"]
+    options = dict(max_new_tokens=6, min_new_tokens=6)
+    eos = tok.eos_token_id
+    expected = []
+    for text in texts:
+        ids = tok.encode(text, add_special_tokens=False) + [eos]
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 pad_token_id=eos, do_sample=False, **options)
+        new = out[0, len(ids):].tolist()
+        expected.append(tok.decode(new[:new.index(eos)] if eos in new else new, skip_special_tokens=True))
+    assert len(set(expected)) == 3          # the responses differ, so a mixed-up row would show
+    side = bench_pipelines.TorchConversation(str(directory), "cpu", 2, dtype=torch.float32)
+    assert side(texts, **options) == expected
+    manager = ConversationManager()
+    for text in texts:
+        manager.create(text)
+    chat = jaxnlp.pipeline("conversation", model=str(directory), batch_size=2)
+    assert list(chat(manager, **options).values()) == expected
